@@ -1,0 +1,23 @@
+"""jaxreg: certified L1 / L2 / elastic-net regularization paths in JAX.
+
+See :func:`jaxreg.path` for the objective and the naming map to glmnet and scikit-learn.
+"""
+
+from jaxreg.families import Binomial, Family, Gaussian, get_family
+from jaxreg.path import ConvergenceWarning, SeparationWarning, path, trace_count
+from jaxreg.result import PathResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "path",
+    "PathResult",
+    "ConvergenceWarning",
+    "SeparationWarning",
+    "Family",
+    "Gaussian",
+    "Binomial",
+    "get_family",
+    "trace_count",
+    "__version__",
+]

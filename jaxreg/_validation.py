@@ -1,0 +1,190 @@
+"""Input validation, in NumPy, before anything is traced or compiled.
+
+Every problem is reported as a ValueError (or TypeError for wrong kinds of object) that
+names the argument, so a user never sees a NaN result or a traceback from inside JAX.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["ValidatedData", "validate_inputs", "validate_lambdas"]
+
+
+class ValidatedData(NamedTuple):
+    X: np.ndarray  # (n, p) float32 or float64
+    y: np.ndarray  # (n,), 0/1 for binomial
+    w: np.ndarray  # (n,), sums to 1
+    offset: np.ndarray  # (n,)
+    pf: np.ndarray  # (p,), rescaled to sum to the number of features
+    lower: np.ndarray  # (p,), original scale
+    upper: np.ndarray
+    classes: np.ndarray | None  # binomial: the two labels, classes[1] is coded 1
+    dtype: np.dtype
+
+
+def _as_float_array(name, value, dtype=None):
+    if value is None:
+        raise ValueError(f"{name} must not be None")
+    if hasattr(value, "toarray") and hasattr(value, "nnz"):
+        raise TypeError(
+            f"{name} is a scipy.sparse matrix; jaxreg does not support sparse input yet. "
+            f"Pass a dense array (for example {name}.toarray()) if it fits in memory."
+        )
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - exotic objects
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from exc
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be numeric; got values of type {arr.dtype}") from exc
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} must be real; got complex values")
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    return arr
+
+
+def _check_finite(name, arr):
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
+
+
+def _per_feature(name, value, p, default, dtype):
+    if value is None:
+        return np.full(p, default, dtype=dtype)
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(p, float(arr))
+    if arr.shape != (p,):
+        raise ValueError(f"{name} must be a scalar or have one entry per feature ({p}); got shape {arr.shape}")
+    if np.any(np.isnan(arr)):
+        raise ValueError(f"{name} contains NaN")
+    return arr.astype(dtype)
+
+
+def _binary_labels(y):
+    labels = np.asarray(y)
+    if labels.ndim != 1:
+        raise ValueError(f"y must be 1-D for the binomial family; got shape {labels.shape}")
+    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+        raise ValueError("y contains NaN or infinite value(s)")
+    classes = np.unique(labels)
+    if classes.size != 2:
+        raise ValueError(
+            f"binomial y must have exactly two distinct values; got {classes.size}: {classes[:5].tolist()}"
+        )
+    return (labels == classes[1]).astype(np.float64), classes
+
+
+def validate_inputs(
+    X, y, *, family_name, sample_weight, offset, penalty_factor, lower_bounds, upper_bounds, l1_ratio
+) -> ValidatedData:
+    """Check and normalize everything but lambdas; see ``jaxreg.path`` for the rules."""
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        _as_float_array("X", X)  # raises the sparse TypeError
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (n_samples, n_features); got {X.ndim} dimension(s)")
+    if X.dtype == np.float32:
+        dtype = np.dtype(np.float32)
+    else:
+        dtype = np.dtype(np.float64)
+    X = _as_float_array("X", X, dtype)
+    n, p = X.shape
+    if n < 2:
+        raise ValueError(f"at least 2 samples are needed; got {n}")
+    if p < 1:
+        raise ValueError("X has no features (0 columns)")
+    _check_finite("X", X)
+
+    if not (np.isscalar(l1_ratio) or np.ndim(l1_ratio) == 0):
+        raise ValueError(f"l1_ratio must be a scalar in [0, 1]; got {l1_ratio!r}")
+    l1 = float(l1_ratio)
+    if not (0.0 <= l1 <= 1.0):
+        raise ValueError(f"l1_ratio must be in [0, 1]; got {l1_ratio!r}")
+
+    classes = None
+    if family_name == "binomial":
+        y_arr, classes = _binary_labels(y)
+    else:
+        y_arr = _as_float_array("y", y, np.float64)
+        if y_arr.ndim == 2 and y_arr.shape[1] == 1:
+            y_arr = y_arr[:, 0]
+        if y_arr.ndim != 1:
+            raise ValueError(f"y must be 1-D; got shape {y_arr.shape}")
+        _check_finite("y", y_arr)
+    if y_arr.shape[0] != n:
+        raise ValueError(f"X has {n} rows but y has {y_arr.shape[0]} entries")
+
+    if sample_weight is None:
+        w = np.full(n, 1.0 / n)
+    else:
+        w = _as_float_array("sample_weight", sample_weight, np.float64)
+        if w.shape != (n,):
+            raise ValueError(f"sample_weight must have shape ({n},); got {w.shape}")
+        _check_finite("sample_weight", w)
+        if np.any(w < 0):
+            raise ValueError("sample_weight must be non-negative")
+        if not np.any(w > 0):
+            raise ValueError("sample_weight must have at least one positive entry (all are zero)")
+        w = w / w.sum()
+
+    if offset is None:
+        off = np.zeros(n)
+    else:
+        off = _as_float_array("offset", offset, np.float64)
+        if off.shape != (n,):
+            raise ValueError(f"offset must have shape ({n},); got {off.shape}")
+        _check_finite("offset", off)
+
+    pf = _per_feature("penalty_factor", penalty_factor, p, 1.0, np.float64)
+    if np.any(~np.isfinite(pf)) or np.any(pf < 0):
+        raise ValueError("penalty_factor must be finite and non-negative")
+    if pf.sum() > 0:
+        pf = pf * p / pf.sum()  # glmnet rescales penalty factors to sum to the number of features
+
+    lower = _per_feature("lower_bounds", lower_bounds, p, -np.inf, np.float64)
+    upper = _per_feature("upper_bounds", upper_bounds, p, np.inf, np.float64)
+    if np.any(lower > 0):
+        raise ValueError("lower_bounds must be <= 0 (a coefficient of zero must be feasible)")
+    if np.any(upper < 0):
+        raise ValueError("upper_bounds must be >= 0 (a coefficient of zero must be feasible)")
+
+    return ValidatedData(
+        X=X,
+        y=y_arr.astype(dtype),
+        w=w.astype(dtype),
+        offset=off.astype(dtype),
+        pf=pf.astype(dtype),
+        lower=lower.astype(dtype),
+        upper=upper.astype(dtype),
+        classes=classes,
+        dtype=dtype,
+    )
+
+
+def validate_lambdas(lambdas, n_lambdas, lambda_min_ratio):
+    """Return (sorted-descending lambdas or None, order, n_lambdas, lambda_min_ratio)."""
+    if lambdas is not None:
+        lam = np.asarray(lambdas, dtype=np.float64).reshape(-1)
+        if lam.size == 0:
+            raise ValueError("lambdas must not be empty")
+        if not np.all(np.isfinite(lam)):
+            raise ValueError("lambdas must be finite (found NaN or inf)")
+        if np.any(lam < 0):
+            raise ValueError("lambdas must be non-negative")
+        order = np.argsort(-lam, kind="stable")
+        return lam, order
+    if not isinstance(n_lambdas, (int, np.integer)) or isinstance(n_lambdas, bool) or n_lambdas < 1:
+        raise ValueError(f"n_lambdas must be a positive integer; got {n_lambdas!r}")
+    if lambda_min_ratio is not None:
+        r = float(lambda_min_ratio)
+        if not (0.0 < r < 1.0) or not np.isfinite(r):
+            raise ValueError(f"lambda_min_ratio must be in (0, 1); got {lambda_min_ratio!r}")
+    return None, None

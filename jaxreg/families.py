@@ -1,0 +1,127 @@
+"""Exponential-family losses (datafits) in the linear predictor ``eta``.
+
+Every family is a small frozen object with no array leaves: it only selects
+functions, so it is static under ``jax.jit``. All functions are elementwise over
+observations; sample weights ``w`` (normalized to sum to one) are applied by the
+caller.
+
+For observation ``i`` with response ``y_i`` and linear predictor ``eta_i``:
+
+==========  ===================================  ===================  ============
+family      loss ``l(y, eta)``                   mean ``mu(eta)``     ``d mu/d eta``
+==========  ===================================  ===================  ============
+gaussian    ``(y - eta)**2 / 2``                 ``eta``              ``1``
+binomial    ``log(1 + exp(eta)) - y * eta``      ``sigmoid(eta)``     ``mu (1 - mu)``
+==========  ===================================  ===================  ============
+
+For both, ``d l / d eta = mu - y`` and ``d2 l / d eta2 = d mu / d eta``.
+
+The Fenchel conjugate of ``F(u) = sum_i w_i l(y_i, u_i)`` evaluated at the dual point
+``-theta`` with ``theta = s * w * (y - mu)`` (``0 < s <= 1``) is what duality gaps need
+(``conjugate_at_scaled_residual``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Family", "Gaussian", "Binomial", "get_family"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """Base class: a family selects loss, mean and curvature functions."""
+
+    name: str = "family"
+    #: True when the loss is quadratic in eta with constant curvature (one Newton step is exact).
+    is_quadratic: bool = False
+
+    def loss(self, y, eta):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def mean(self, eta):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def curvature(self, eta):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def conjugate_at_scaled_residual(self, y, mu, w, s):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def saturated_loss(self, y):
+        """Loss of the saturated model, elementwise; deviance = 2 * sum w (l - l_sat)."""
+        return jnp.zeros_like(y)
+
+    def deviance(self, y, eta, w):
+        """Weighted deviance ``2 * sum_i w_i (l(y_i, eta_i) - l_sat(y_i))``."""
+        return 2.0 * jnp.sum(w * (self.loss(y, eta) - self.saturated_loss(y)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Gaussian(Family):
+    """Least squares: ``l(y, eta) = (y - eta)**2 / 2``, identity link."""
+
+    name: str = "gaussian"
+    is_quadratic: bool = True
+
+    def loss(self, y, eta):
+        return 0.5 * (y - eta) ** 2
+
+    def mean(self, eta):
+        return eta
+
+    def curvature(self, eta):
+        return jnp.ones_like(eta)
+
+    def conjugate_at_scaled_residual(self, y, mu, w, s):
+        """``F*(-theta)`` for ``theta = s w (y - mu)``: ``sum w (s^2 r^2 / 2 - s r y)``."""
+        r = y - mu
+        return jnp.sum(w * (0.5 * s * s * r * r - s * r * y))
+
+
+def _xlogx(t):
+    """``t log t`` with the limit 0 at t = 0."""
+    safe = jnp.where(t > 0, t, 1.0)
+    return jnp.where(t > 0, t * jnp.log(safe), 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Binomial(Family):
+    """Logistic regression for 0/1 responses: ``l(y, eta) = log(1 + exp(eta)) - y eta``."""
+
+    name: str = "binomial"
+
+    def loss(self, y, eta):
+        return jnp.logaddexp(0.0, eta) - y * eta
+
+    def mean(self, eta):
+        return jax.nn.sigmoid(eta)
+
+    def curvature(self, eta):
+        mu = jax.nn.sigmoid(eta)
+        return mu * (1.0 - mu)
+
+    def saturated_loss(self, y):
+        return -(_xlogx(y) + _xlogx(1.0 - y))
+
+    def conjugate_at_scaled_residual(self, y, mu, w, s):
+        """``F*(-theta) = sum w phi((1 - s) y + s mu)`` with ``phi(t) = t log t + (1-t) log(1-t)``."""
+        t = (1.0 - s) * y + s * mu
+        return jnp.sum(w * (_xlogx(t) + _xlogx(1.0 - t)))
+
+
+_FAMILIES = {"gaussian": Gaussian(), "binomial": Binomial()}
+
+
+def get_family(family) -> Family:
+    """Return the family object for a name (``"gaussian"``, ``"binomial"``) or a Family."""
+    if isinstance(family, Family):
+        return family
+    if isinstance(family, str) and family.lower() in _FAMILIES:
+        return _FAMILIES[family.lower()]
+    raise ValueError(
+        f"family must be one of {sorted(_FAMILIES)} or a jaxreg.families.Family, got {family!r}"
+    )

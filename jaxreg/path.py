@@ -1,0 +1,282 @@
+"""``jaxreg.path``: a whole elastic-net regularization path in one compiled program.
+
+The objective (glmnet's; scikit-learn's for the Gaussian family). For observations
+``i = 1..n`` with weights ``w_i`` normalized to sum to one, offset ``o_i`` and
+``eta_i = x_i . beta + beta_0 + o_i``, each lambda solves
+
+    minimize over (beta_0, beta):
+        sum_i w_i * l(y_i, eta_i)
+      + lambda * sum_j pf_j * ( l1_ratio * |beta_j| + (1 - l1_ratio) / 2 * beta_j**2 )
+    subject to lower_j <= beta_j <= upper_j
+
+with ``l(y, eta) = (y - eta)**2 / 2`` (gaussian) or ``log(1 + exp(eta)) - y eta``
+(binomial). With ``standardize=True`` the penalty applies to the coefficients of columns
+scaled to unit weighted (1/n) variance and results are returned on the original scale.
+Penalty factors are rescaled to sum to the number of features, as glmnet does.
+
+Names: jaxreg ``lambda`` = glmnet ``lambda`` = scikit-learn ``alpha``; jaxreg ``l1_ratio``
+= glmnet ``alpha`` = scikit-learn ``l1_ratio``.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxreg._validation import validate_inputs, validate_lambdas
+from jaxreg.families import get_family
+from jaxreg.result import PathResult
+from jaxreg.solvers.working_set import PathInputs, run_path
+
+__all__ = ["path", "ConvergenceWarning", "SeparationWarning", "trace_count"]
+
+
+class ConvergenceWarning(UserWarning):
+    """The solver stopped at max_iter before certifying ``gap <= tol`` at some lambda."""
+
+
+class SeparationWarning(UserWarning):
+    """Binomial data look (nearly) separable: deviance explained exceeds 0.999."""
+
+
+_TRACES = {"count": 0}
+_CAPACITY_HINT: dict = {}
+
+
+def trace_count() -> int:
+    """Number of times the path program has been traced (compiled) in this process."""
+    return _TRACES["count"]
+
+
+def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, grid_from_ratios):
+    _TRACES["count"] += 1
+    return run_path(
+        inputs,
+        family=family,
+        capacity=capacity,
+        fit_intercept=fit_intercept,
+        standardize=standardize,
+        grid_from_ratios=grid_from_ratios,
+    )
+
+
+_compiled_path = jax.jit(
+    _traced_run_path,
+    static_argnames=("family", "capacity", "fit_intercept", "standardize", "grid_from_ratios"),
+)
+
+
+def _next_pow2(k: int) -> int:
+    return 1 << max(int(k) - 1, 0).bit_length()
+
+
+def _initial_capacity(n: int, p: int, n_unpenalized: int) -> int:
+    """Working-set slots: all features when p is small, else a power of two near min(n, p)."""
+    if p <= 256:
+        return p
+    return min(p, _next_pow2(max(64, min(n, p) + n_unpenalized)))
+
+
+def path(
+    X,
+    y,
+    *,
+    family="gaussian",
+    l1_ratio=1.0,
+    lambdas=None,
+    n_lambdas=100,
+    lambda_min_ratio=None,
+    penalty_factor=None,
+    sample_weight=None,
+    offset=None,
+    lower_bounds=None,
+    upper_bounds=None,
+    fit_intercept=True,
+    standardize=True,
+    tol=None,
+    max_iter=1000,
+) -> PathResult:
+    """Compute an elastic-net regularization path (see the module docstring for the objective).
+
+    Parameters
+    ----------
+    X : array (n, p). float32 input is solved in float32, anything else in float64.
+    y : array (n,). Binomial: any two distinct labels; ``classes[1]`` of the sorted labels is
+        coded 1 and kept in ``result.classes``.
+    family : "gaussian" or "binomial" (or a ``jaxreg.families.Family``).
+    l1_ratio : float in [0, 1]; 1 is the lasso, 0 is ridge.
+    lambdas : optional user grid (any order; solved and returned in decreasing order).
+    n_lambdas, lambda_min_ratio : default grid of ``n_lambdas`` log-spaced values from
+        ``lambda_max`` down to ``lambda_min_ratio * lambda_max`` (default 1e-4 if n > p else
+        1e-2). ``lambda_max`` comes from the null fit (intercept, offset and unpenalized
+        features) divided by ``pf_j * max(l1_ratio, 1e-3)``.
+    penalty_factor : (p,) non-negative; 0 leaves a feature unpenalized. Rescaled to sum to p.
+    sample_weight : (n,) non-negative, normalized to sum to one.
+    offset : (n,) added to the linear predictor.
+    lower_bounds, upper_bounds : scalars or (p,) box on the original-scale coefficients;
+        ``lower <= 0 <= upper``.
+    fit_intercept, standardize : as in glmnet.
+    tol : relative duality gap to certify at every lambda (default 1e-7 in float64, 1e-4 in
+        float32); the relative suboptimality of every returned objective value is <= tol.
+    max_iter : inner iterations (Newton steps + coordinate sweeps) allowed per lambda.
+
+    Returns
+    -------
+    PathResult
+    """
+    fam = get_family(family)
+    data = validate_inputs(
+        X,
+        y,
+        family_name=fam.name,
+        sample_weight=sample_weight,
+        offset=offset,
+        penalty_factor=penalty_factor,
+        lower_bounds=lower_bounds,
+        upper_bounds=upper_bounds,
+        l1_ratio=l1_ratio,
+    )
+    user_lambdas, order = validate_lambdas(lambdas, n_lambdas, lambda_min_ratio)
+    n, p = data.X.shape
+    is64 = data.dtype == np.float64
+    if tol is None:
+        tol = 1e-7 if is64 else 1e-4
+    tol = float(tol)
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive finite number; got {tol!r}")
+    if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
+    if not isinstance(fit_intercept, (bool, np.bool_)) or not isinstance(standardize, (bool, np.bool_)):
+        raise TypeError("fit_intercept and standardize must be booleans")
+
+    if user_lambdas is not None:
+        grid = user_lambdas[order]
+        from_ratios = False
+    else:
+        ratio = lambda_min_ratio if lambda_min_ratio is not None else (1e-4 if n > p else 1e-2)
+        grid = np.logspace(0.0, np.log10(ratio), int(n_lambdas)) if n_lambdas > 1 else np.ones(1)
+        from_ratios = True
+    K = grid.shape[0]
+
+    n_unpen = int(np.sum(data.pf == 0))
+    key = (n, p, fam.name, str(data.dtype), bool(fit_intercept), float(l1_ratio) == 1.0)
+    capacity = max(_initial_capacity(n, p, n_unpen), _CAPACITY_HINT.get(key, 0))
+    capacity = min(p, max(capacity, n_unpen + 1))
+
+    with jax.enable_x64(is64):
+        dt = jnp.float64 if is64 else jnp.float32
+        inputs = PathInputs(
+            X=jnp.asarray(data.X),
+            y=jnp.asarray(data.y),
+            w=jnp.asarray(data.w),
+            offset=jnp.asarray(data.offset),
+            pf=jnp.asarray(data.pf),
+            lower=jnp.asarray(data.lower),
+            upper=jnp.asarray(data.upper),
+            l1_ratio=jnp.asarray(float(l1_ratio), dt),
+            lambdas=jnp.asarray(grid, dt),
+            tol=jnp.asarray(tol, dt),
+            max_iter=jnp.asarray(int(max_iter), jnp.int32),
+            start=jnp.asarray(0, jnp.int32),
+            b_init=jnp.zeros(p, dt),
+            intercept_init=jnp.zeros((), dt),
+        )
+        pieces = []
+        while True:
+            out = _compiled_path(
+                inputs,
+                family=fam,
+                capacity=capacity,
+                fit_intercept=bool(fit_intercept),
+                standardize=bool(standardize),
+                grid_from_ratios=from_ratios,
+            )
+            out = jax.tree_util.tree_map(np.asarray, out)
+            pieces.append(out)
+            if not bool(out["overflow"]) or capacity >= p:
+                break
+            capacity = min(p, 2 * capacity)
+            k_end = int(out["k_end"])
+            inputs = inputs._replace(
+                start=jnp.asarray(k_end, jnp.int32),
+                b_init=jnp.asarray(out["last_b"][:p]),
+                intercept_init=jnp.asarray(out["last_b"][p]),
+                lambdas=jnp.asarray(out["lambdas"]),
+            )
+            from_ratios = False
+    _CAPACITY_HINT[key] = max(_CAPACITY_HINT.get(key, 0), capacity)
+    return _assemble(pieces, data, fam.name, float(l1_ratio), tol, p)
+
+
+def _assemble(pieces, data, family_name, l1_ratio, tol, p) -> PathResult:
+    last = pieces[-1]
+    K = last["lambdas"].shape[0]
+    fields = ("b", "idx", "objective", "gap", "kkt", "n_iter", "converged", "deviance")
+    merged = {f: np.array(pieces[0][f]) for f in fields}
+    for piece in pieces[1:]:
+        start = int(pieces[pieces.index(piece) - 1]["k_end"])
+        for f in fields:
+            if merged[f].ndim == 2 and piece[f].shape[1] != merged[f].shape[1]:
+                width = piece[f].shape[1]
+                fill = p + 1 if f == "idx" else 0
+                grown = np.full((K, width), fill, dtype=piece[f].dtype)
+                grown[:, : merged[f].shape[1]] = merged[f]
+                merged[f] = grown
+            merged[f][start:] = piece[f][start:]
+    scale = last["scale"].astype(np.float64)
+    center = last["center"].astype(np.float64)
+    coef_std = np.zeros((K, p + 2))
+    rows = np.repeat(np.arange(K), merged["idx"].shape[1])
+    np.add.at(coef_std, (rows, merged["idx"].reshape(-1)), merged["b"].reshape(-1).astype(np.float64))
+    coef = coef_std[:, :p] / scale
+    intercept = coef_std[:, p] + float(last["intercept_shift"]) - coef @ center
+    dtype = data.dtype
+    null_dev = float(last["null_deviance"])
+    dev = merged["deviance"].astype(np.float64)
+    dev_ratio = 1.0 - dev / null_dev if null_dev > 0 else np.zeros(K)
+    lambdas = np.asarray(last["lambdas"], dtype=np.float64)
+    res = PathResult(
+        lambdas=lambdas,
+        coef=coef.astype(dtype),
+        intercept=intercept.astype(dtype),
+        dev_ratio=dev_ratio,
+        df=np.count_nonzero(coef, axis=1),
+        objective=merged["objective"].astype(np.float64),
+        gap=merged["gap"].astype(np.float64),
+        kkt=merged["kkt"].astype(np.float64),
+        n_iter=merged["n_iter"].astype(np.int64),
+        converged=merged["converged"].astype(bool),
+        lambda_max=float(last["lambda_max"]),
+        null_deviance=null_dev,
+        family=family_name,
+        l1_ratio=l1_ratio,
+        tol=tol,
+        classes=data.classes,
+    )
+    _warn(res)
+    return res
+
+
+def _warn(res: PathResult) -> None:
+    if not np.all(res.converged):
+        bad = np.flatnonzero(~res.converged)
+        worst = bad[np.argmax(np.where(np.isfinite(res.gap[bad]), res.gap[bad], np.inf))]
+        warnings.warn(
+            f"jaxreg.path did not certify convergence at {bad.size} of {res.n_lambdas} lambdas; "
+            f"worst at lambda[{worst}] = {res.lambdas[worst]:.6g} with relative duality gap "
+            f"{res.gap[worst]:.3g} > tol = {res.tol:.3g}. Increase max_iter or tol.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    if res.family == "binomial" and np.max(res.dev_ratio) > 0.999:
+        warnings.warn(
+            "binomial data are (nearly) perfectly separable: deviance explained exceeds 0.999 "
+            f"at the smallest lambdas (max {np.max(res.dev_ratio):.6f}). Coefficients stay finite "
+            "because of the penalty but grow as lambda decreases.",
+            SeparationWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,151 @@
+"""Solver for the penalized quadratic subproblem on a working set.
+
+On a working set of ``m`` slots the (exact, or proximal-Newton) subproblem is
+
+    minimize_b  1/2 b^T H b - g^T b + sum_j l1_j |b_j| + l2_j / 2 b_j^2,  lo <= b <= hi,
+
+with ``H`` (m, m) positive semidefinite. The solver carries ``b`` and the negative gradient
+of the smooth part ``gr = g - H b`` (the correlation of each slot with the residual).
+
+Each iteration takes
+
+1. an active-set Newton step: with the signs and the set ``A`` of free coordinates
+   (non-zero or unpenalized, strictly inside their bounds) frozen, the objective is a
+   quadratic whose minimizer solves ``(H_AA + diag(l2_A)) d_A = gr_A - l2_A b_A - l1_A s_A``.
+   The step goes to that minimizer or stops at the first coordinate that reaches zero or a
+   bound, and is kept only if it decreases the objective. The objective is therefore
+   monotone and the method cannot cycle, however correlated the columns;
+2. a vectorized KKT check of every slot; if it fails, one cyclic coordinate-descent sweep,
+   which lets coordinates enter or leave ``A``.
+
+Near the solution the Newton step is exact, so along a warm-started path a subproblem
+typically takes one or two iterations. All shapes are static (masked slots), so it runs
+inside ``jax.jit`` / ``vmap`` without host round trips.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxreg import penalties
+
+__all__ = ["QuadProblem", "QuadSolution", "solve_quadratic"]
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+class QuadProblem(NamedTuple):
+    """Subproblem data. ``H``: (m, m); ``l1``, ``l2``, ``lo``, ``hi``: (m,)."""
+
+    H: jax.Array
+    l1: jax.Array
+    l2: jax.Array
+    lo: jax.Array
+    hi: jax.Array
+
+
+class QuadSolution(NamedTuple):
+    b: jax.Array
+    gr: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
+
+
+def _objective_change(qp: QuadProblem, b, gr, delta):
+    """Change of the subproblem objective when ``b -> b + delta`` (``gr = g - H b``)."""
+    smooth = -jnp.dot(gr, delta) + 0.5 * jnp.dot(delta, jnp.matmul(qp.H, delta, precision=_HIGHEST))
+    pen = penalties.penalty_value(b + delta, qp.l1, qp.l2) - penalties.penalty_value(b, qp.l1, qp.l2)
+    return smooth + pen
+
+
+def _newton_step(qp: QuadProblem, b, gr):
+    """Active-set Newton step, truncated at the first kink, kept only if it descends."""
+    m = b.shape[0]
+    dtype = b.dtype
+    free = (qp.lo < b) & (b < qp.hi) & ((b != 0) | (qp.l1 == 0))
+    sign = jnp.sign(b)
+    rhs = jnp.where(free, gr - qp.l2 * b - qp.l1 * sign, 0.0)
+    pair = free[:, None] & free[None, :]
+    eye = jnp.eye(m, dtype=dtype)
+    M = jnp.where(pair, qp.H + jnp.diag(qp.l2), eye)
+    diag = jnp.diagonal(M)
+    jitter = 1e-12 * jnp.max(jnp.where(free, diag, 0.0)) + jnp.finfo(dtype).tiny
+    chol = jnp.linalg.cholesky(M + jitter * eye)
+    d = jax.scipy.linalg.cho_solve((chol, True), rhs)
+    d = jnp.where(free & jnp.isfinite(d), d, 0.0)
+    ok = jnp.all(jnp.isfinite(chol))
+
+    # Largest step keeping every free coordinate in its orthant and its bounds.
+    target = b + d
+    crosses_zero = (qp.l1 > 0) & (sign != 0) & (jnp.sign(target) != sign)
+    safe_d = jnp.where(d != 0, d, 1.0)
+    t_zero = jnp.where(crosses_zero, -b / safe_d, jnp.inf)
+    t_hi = jnp.where((d > 0) & jnp.isfinite(qp.hi), (qp.hi - b) / safe_d, jnp.inf)
+    t_lo = jnp.where((d < 0) & jnp.isfinite(qp.lo), (qp.lo - b) / safe_d, jnp.inf)
+    t_each = jnp.minimum(t_zero, jnp.minimum(t_hi, t_lo))
+    t = jnp.clip(jnp.min(t_each), 0.0, 1.0)
+    new_b = b + t * d
+    hit = free & (t_each <= t)
+    snapped = jnp.where(t_zero <= t, 0.0, jnp.where(t_hi <= t, qp.hi, qp.lo))
+    new_b = jnp.where(hit & (t < 1.0), snapped, new_b)
+    new_b = jnp.clip(new_b, qp.lo, qp.hi)
+    delta = new_b - b
+    accept = ok & (_objective_change(qp, b, gr, delta) <= 0.0)
+    delta = jnp.where(accept, delta, 0.0)
+    return b + delta, gr - jnp.matmul(qp.H, delta, precision=_HIGHEST)
+
+
+def _cd_sweep(qp: QuadProblem, b, gr):
+    """One cyclic coordinate-descent sweep; returns the largest ``H_jj * delta_j^2``."""
+    diag = jnp.diagonal(qp.H)
+
+    def body(j, carry):
+        b, gr, worst = carry
+        a = diag[j]
+        bj = b[j]
+        new = penalties.coordinate_minimizer(gr[j] + a * bj, a, qp.l1[j], qp.l2[j], qp.lo[j], qp.hi[j])
+        delta = new - bj
+        gr = gr - qp.H[:, j] * delta
+        return b.at[j].set(new), gr, jnp.maximum(worst, (a + qp.l2[j]) * delta * delta)
+
+    zero = jnp.zeros((), b.dtype)
+    return jax.lax.fori_loop(0, b.shape[0], body, (b, gr, zero))
+
+
+def subproblem_violation(qp: QuadProblem, b, gr):
+    """Largest ``viol_j^2 / (H_jj + l2_j)``: objective decrease a coordinate step could give."""
+    viol = penalties.kkt_violation(-gr, b, qp.l1, qp.l2, qp.lo, qp.hi)
+    den = jnp.diagonal(qp.H) + qp.l2
+    return jnp.max(jnp.where(den > 0, viol * viol / jnp.where(den > 0, den, 1.0), 0.0))
+
+
+def solve_quadratic(qp: QuadProblem, b, gr, tol, max_iter) -> QuadSolution:
+    """Minimize the subproblem from ``(b, gr)`` until no coordinate can lower it by ``tol``.
+
+    ``tol`` is in objective units; ``max_iter`` bounds the Newton + sweep iterations.
+    """
+
+    def cond(state):
+        b, gr, it, done = state
+        return (~done) & (it < max_iter)
+
+    def body(state):
+        b, gr, it, _ = state
+        b, gr = _newton_step(qp, b, gr)
+        done = subproblem_violation(qp, b, gr) <= tol
+
+        def sweep(args):
+            b, gr = args
+            b, gr, _ = _cd_sweep(qp, b, gr)
+            return b, gr
+
+        b, gr = jax.lax.cond(done, lambda args: args, sweep, (b, gr))
+        return b, gr, it + 1, done
+
+    init = (b, gr, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+    b, gr, it, done = jax.lax.while_loop(cond, body, init)
+    done = done | (subproblem_violation(qp, b, gr) <= tol)
+    return QuadSolution(b, gr, it, done)

@@ -1,0 +1,468 @@
+"""The whole regularization path as one compiled program.
+
+Working set of fixed capacity
+-----------------------------
+The solver keeps ``m = capacity + 1`` slots. Slot 0 holds the intercept (augmented column
+``p``) for non-Gaussian families; for the Gaussian family the intercept is eliminated by
+centering and slot 0 is an inert pad. Slots ``1..capacity`` hold feature indices; empty
+slots point at the zero column ``p + 1``. Shapes never change, so the program compiles once
+per (n, p, K, capacity, family, options).
+
+For each lambda ``lam_k`` (largest first, warm-started from ``lam_{k-1}``):
+
+1. sequential strong rule: features with ``|g_j| > l1_ratio * (2 lam_k - lam_{k-1}) pf_j``
+   (``g`` = correlations with the residual at the previous solution) enter free slots;
+2. solve on the working set: Gaussian: the exact quadratic subproblem on the Gram
+   ``H = Xs_W^T W Xs_W``, built from a cache of Gram columns ``Gc = Xs_aug^T W Xs_W``
+   (p + 2, m) that is extended only when a feature enters (glmnet's covariance updates);
+   other families: proximal Newton (IRLS) steps on ``H = Xs_W^T V Xs_W`` with a backtracking
+   line search on the true objective, so it cannot diverge;
+3. certify on the full problem: correlations of every feature with the residual, the
+   duality gap and the KKT violation; if the relative gap exceeds ``tol``, KKT violators
+   enter the working set (evicting slots whose coefficient is zero) and step 2 repeats.
+
+If a violator finds no slot (more non-zero coefficients than capacity), the program stops
+at that lambda with ``overflow`` set; the caller doubles the capacity and resumes from that
+lambda with the same warm start (at most log2(p) compilations).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxreg import design as dsg
+from jaxreg import penalties
+from jaxreg.families import Family
+from jaxreg.solvers.quadratic import QuadProblem, solve_quadratic
+
+__all__ = ["PathInputs", "run_path"]
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+_MAX_ROUNDS = 50
+_MAX_NEWTON = 50
+_MAX_HALVINGS = 40
+
+
+class PathInputs(NamedTuple):
+    """Traced inputs of the path program (all arrays; nothing here triggers recompilation).
+
+    X (n, p); y, w, offset (n,); pf, lower, upper (p,) with bounds on the standardized
+    scale; l1_ratio, tol scalars; lambdas (K,): the lambda values, or ratios to lambda_max
+    when the grid is computed in the program; max_iter int scalar; start (int scalar),
+    b_init (p,), and intercept_init (scalar, link scale) for resuming a path.
+    """
+
+    X: jax.Array
+    y: jax.Array
+    w: jax.Array
+    offset: jax.Array
+    pf: jax.Array
+    lower: jax.Array
+    upper: jax.Array
+    l1_ratio: jax.Array
+    lambdas: jax.Array
+    tol: jax.Array
+    max_iter: jax.Array
+    start: jax.Array
+    b_init: jax.Array
+    intercept_init: jax.Array
+
+
+class _Problem(NamedTuple):
+    """Quantities fixed along the path (built once inside the program)."""
+
+    design: dsg.Design
+    y: jax.Array  # Gaussian: centered response; otherwise the response
+    w: jax.Array
+    offset: jax.Array  # Gaussian: zeros (folded into y)
+    pf_aug: jax.Array  # (p + 2,)
+    lo_aug: jax.Array
+    hi_aug: jax.Array
+    alpha: jax.Array
+    c_full: jax.Array  # Gaussian: Xs_aug^T W y, (p + 2,)
+    obj_scale: jax.Array  # objective of the null model, for relative tolerances
+
+
+class _WorkingSet(NamedTuple):
+    idx: jax.Array  # (m,) augmented column index of each slot
+    b: jax.Array  # (m,) coefficients of the slots (standardized scale)
+    gram_cols: jax.Array  # Gaussian: (p + 2, m) cache Xs_aug^T W Xs[:, idx]; else (1, 1)
+    eta: jax.Array  # non-Gaussian: linear predictor (n,) incl. intercept and offset
+    grad: jax.Array  # (p + 2,) correlations Xs_aug^T w (y - mu) at the current solution
+    overflow: jax.Array
+
+
+def _slot_penalty(prob: _Problem, idx, lam):
+    pf = prob.pf_aug[idx]
+    return lam * prob.alpha * pf, lam * (1.0 - prob.alpha) * pf, prob.lo_aug[idx], prob.hi_aug[idx]
+
+
+def _full_coef(ws: _WorkingSet, size):
+    return jnp.zeros(size, ws.b.dtype).at[ws.idx].add(ws.b)
+
+
+def _in_working_set(ws: _WorkingSet, size):
+    return jnp.zeros(size, bool).at[ws.idx].set(True)
+
+
+# --------------------------------------------------------------------------- working set
+
+
+def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, required):
+    """Move the features with positive ``score`` (best first) into free or zero slots.
+
+    A slot is free if empty or if its penalized coefficient is zero and it did not enter in
+    this call. When ``required`` and a candidate finds no slot, ``overflow`` is set.
+    """
+    m = ws.idx.shape[0]
+    p2 = prob.pf_aug.shape[0]
+    slot_ids = jnp.arange(m)
+
+    def cond(carry):
+        ws, score, fresh, stop = carry
+        return (~stop) & (jnp.max(score) > 0)
+
+    def body(carry):
+        ws, score, fresh, _ = carry
+        j = jnp.argmax(score)
+        evictable = (slot_ids > 0) & ~fresh & (
+            (ws.idx == p2 - 1) | ((ws.b == 0) & (prob.pf_aug[ws.idx] > 0))
+        )
+        has_slot = jnp.any(evictable)
+        slot = jnp.argmax(evictable)
+
+        def place(ws):
+            idx = ws.idx.at[slot].set(j.astype(ws.idx.dtype))
+            b = ws.b.at[slot].set(0.0)
+            cols = ws.gram_cols
+            if family.is_quadratic:
+                cols = cols.at[:, slot].set(dsg.column_gram(prob.design, prob.w, j))
+            return ws._replace(idx=idx, b=b, gram_cols=cols)
+
+        ws = jax.lax.cond(has_slot, place, lambda ws: ws, ws)
+        ws = ws._replace(overflow=ws.overflow | (required & ~has_slot))
+        fresh = fresh | ((slot_ids == slot) & has_slot)
+        return ws, score.at[j].set(0.0), fresh, ~has_slot
+
+    fresh = jnp.zeros(m, bool)
+    ws, _, _, _ = jax.lax.while_loop(cond, body, (ws, score, fresh, jnp.zeros((), bool)))
+    return ws
+
+
+# --------------------------------------------------------------------------- inner solves
+
+
+def _solve_quadratic_family(prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget):
+    """Gaussian: one exact subproblem on the cached Gram."""
+    l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
+    H = ws.gram_cols[ws.idx, :]
+    H = 0.5 * (H + H.T)
+    gr = ws.grad[ws.idx]
+    sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi), ws.b, gr, inner_tol, budget)
+    grad = prob.c_full - jnp.matmul(ws.gram_cols, sol.b, precision=_HIGHEST)
+    return ws._replace(b=sol.b, grad=grad), sol.n_iter
+
+
+def _objective_glm(family: Family, prob: _Problem, eta, b, l1, l2):
+    return jnp.sum(prob.w * family.loss(prob.y, eta)) + penalties.penalty_value(b, l1, l2)
+
+
+def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget):
+    """Proximal Newton (IRLS) with backtracking on the true objective."""
+    l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
+    cols = dsg.gather_columns(prob.design, ws.idx)  # (n, m)
+
+    def cond(carry):
+        b, eta, it, newton, done = carry
+        return (~done) & (newton < _MAX_NEWTON) & (it < budget)
+
+    def body(carry):
+        b, eta, it, newton, _ = carry
+        mu = family.mean(eta)
+        v = prob.w * jnp.maximum(family.curvature(eta), 1e-10)
+        H = jnp.matmul(cols.T, v[:, None] * cols, precision=_HIGHEST)
+        H = 0.5 * (H + H.T)
+        gr = jnp.matmul(prob.w * (prob.y - mu), cols, precision=_HIGHEST)
+        qp = QuadProblem(H, l1, l2, lo, hi)
+        sol = solve_quadratic(qp, b, gr, inner_tol, budget - it)
+        delta = sol.b - b
+        deta = jnp.matmul(cols, delta, precision=_HIGHEST)
+        # Predicted decrease of the proximal-Newton model (<= 0); Armijo on the true objective.
+        model = -jnp.dot(gr, delta) + penalties.penalty_value(sol.b, l1, l2) - penalties.penalty_value(b, l1, l2)
+        f0 = _objective_glm(family, prob, eta, b, l1, l2)
+
+        def ls_cond(c):
+            t, k = c
+            f = _objective_glm(family, prob, eta + t * deta, b + t * delta, l1, l2)
+            return (f > f0 + 1e-4 * t * jnp.minimum(model, 0.0)) & (k < _MAX_HALVINGS)
+
+        t, _ = jax.lax.while_loop(ls_cond, lambda c: (0.5 * c[0], c[1] + 1), (jnp.ones((), b.dtype), 0))
+        accepted = t > 0.5 ** (_MAX_HALVINGS - 1)
+        t = jnp.where(accepted, t, 0.0)
+        b_new = b + t * delta
+        eta_new = eta + t * deta
+        done = (-model <= inner_tol) | ~accepted
+        return b_new, eta_new, it + sol.n_iter, newton + 1, done
+
+    zero = jnp.zeros((), jnp.int32)
+    b, eta, it, _, _ = jax.lax.while_loop(cond, body, (ws.b, ws.eta, zero, zero, jnp.zeros((), bool)))
+    mu = family.mean(eta)
+    grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
+    return ws._replace(b=b, eta=eta, grad=grad), it
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+def _gaussian_residual_moments(prob: _Problem, ws: _WorkingSet):
+    """``(sum w r^2, sum w r y)`` for ``r = y - Xs_W b``, from the Gram when that is accurate.
+
+    ``sum w r^2 = y'Wy - 2 b'c_W + b'H b`` costs O(m^2) instead of a pass over the n rows;
+    when the residual is tiny relative to y (cancellation) it is recomputed from the rows.
+    """
+    yy = jnp.sum(prob.w * prob.y * prob.y)
+    c_w = prob.c_full[ws.idx]
+    H = ws.gram_cols[ws.idx, :]
+    bc = jnp.dot(ws.b, c_w)
+    rr = yy - 2.0 * bc + jnp.dot(ws.b, jnp.matmul(H, ws.b, precision=_HIGHEST))
+    ry = yy - bc
+
+    def from_rows(_):
+        cols = dsg.gather_columns(prob.design, ws.idx)
+        r = prob.y - jnp.matmul(cols, ws.b, precision=_HIGHEST)
+        return jnp.sum(prob.w * r * r), jnp.sum(prob.w * r * prob.y)
+
+    accurate = rr > 1e-6 * yy
+    return jax.lax.cond(accurate, lambda _: (rr, ry), from_rows, None)
+
+
+def _fit_terms(family: Family, prob: _Problem, ws: _WorkingSet):
+    """``(loss, conj)``: ``sum w l(y, eta)`` and ``s -> F*(-s w (y - mu))`` at the current fit."""
+    if family.is_quadratic:
+        rr, ry = _gaussian_residual_moments(prob, ws)
+        return 0.5 * rr, lambda s: 0.5 * s * s * rr - s * ry
+    mu = family.mean(ws.eta)
+    loss = jnp.sum(prob.w * family.loss(prob.y, ws.eta))
+    return loss, lambda s: family.conjugate_at_scaled_residual(prob.y, mu, prob.w, s)
+
+
+def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam):
+    """Primal objective, relative duality gap and KKT violations on the full problem.
+
+    Dual point ``theta = s w (y - mu)`` with the largest ``s <= 1`` making ``Omega*`` finite.
+    Unpenalized coefficients (intercept, pf = 0) are taken at their stationary point: their
+    stationarity residual is not in the gap but is in the KKT violation.
+    """
+    size = prob.pf_aug.shape[0]
+    l1 = lam * prob.alpha * prob.pf_aug
+    l2 = lam * (1.0 - prob.alpha) * prob.pf_aug
+    b_full = _full_coef(ws, size)
+    loss, conj_loss = _fit_terms(family, prob, ws)
+    primal = loss + penalties.penalty_value(b_full, l1, l2)
+    g = ws.grad
+    unbounded_dir = jnp.where(g > 0, ~jnp.isfinite(prob.hi_aug), ~jnp.isfinite(prob.lo_aug))
+    needs_scaling = (prob.pf_aug > 0) & (l2 == 0) & unbounded_dir & (jnp.abs(g) > l1)
+    ratio = jnp.where(needs_scaling, l1 / jnp.where(needs_scaling, jnp.abs(g), 1.0), 1.0)
+    s = jnp.minimum(1.0, jnp.min(ratio))
+    conj = penalties.conjugate(s * g, l1, l2, prob.lo_aug, prob.hi_aug)
+    conj = jnp.where(prob.pf_aug > 0, conj, 0.0)
+    dual = -conj_loss(s) - jnp.sum(conj)
+    gap = jnp.maximum(primal - dual, 0.0)
+    rel_gap = gap / jnp.maximum(primal, jnp.finfo(primal.dtype).tiny)
+    viol = penalties.kkt_violation(-g, b_full, l1, l2, prob.lo_aug, prob.hi_aug)
+    return primal, rel_gap, viol, 2.0 * (loss - jnp.sum(prob.w * family.saturated_loss(prob.y)))
+
+
+# --------------------------------------------------------------------------- one lambda
+
+
+def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0):
+    size = prob.pf_aug.shape[0]
+    l1_full = lam * prob.alpha * prob.pf_aug
+    strong = jnp.abs(ws.grad) > prob.alpha * (2.0 * lam - lam_prev) * prob.pf_aug
+    candidates = strong & ~_in_working_set(ws, size) & (prob.pf_aug > 0) & (prob.lo_aug < prob.hi_aug)
+    ws = _add_features(family, prob, ws, jnp.where(candidates, jnp.abs(ws.grad) + 1.0, 0.0), False)
+
+    def cond(c):
+        ws, it, rounds, inner_tol, cert, done = c
+        return (~done) & (rounds < _MAX_ROUNDS) & (it < max_iter) & ~ws.overflow
+
+    def body(c):
+        ws, it, rounds, inner_tol, _, _ = c
+        budget = max_iter - it
+        if family.is_quadratic:
+            ws, used = _solve_quadratic_family(prob, ws, lam, inner_tol, budget)
+        else:
+            ws, used = _solve_newton_family(family, prob, ws, lam, inner_tol, budget)
+        primal, rel_gap, viol, dev = _certificate(family, prob, ws, lam)
+        done = rel_gap <= tol
+        outside = ~_in_working_set(ws, size) & (viol > 0) & (prob.pf_aug > 0)
+        score = jnp.where(outside & ~done, viol + 1.0, 0.0)
+        n_new = jnp.sum(score > 0)
+        ws = _add_features(family, prob, ws, score, True)
+        # No violator outside: the working-set solve itself was not accurate enough.
+        inner_tol = jnp.where(n_new == 0, jnp.maximum(inner_tol * 1e-3, jnp.finfo(inner_tol.dtype).eps ** 2), inner_tol)
+        return ws, it + jnp.maximum(used, 1), rounds + 1, inner_tol, (primal, rel_gap, jnp.max(viol), dev), done
+
+    dtype = ws.b.dtype
+    cert0 = (jnp.zeros((), dtype), jnp.full((), jnp.inf, dtype), jnp.full((), jnp.inf, dtype), jnp.zeros((), dtype))
+    init = (ws, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), inner_tol0, cert0, jnp.zeros((), bool))
+    ws, it, _, _, cert, done = jax.lax.while_loop(cond, body, init)
+    del l1_full
+    return ws, it, cert, done
+
+
+# --------------------------------------------------------------------------- the program
+
+
+def _null_intercept(family: Family, y, w, offset, fit_intercept: bool):
+    """Intercept-only fit (Newton on one scalar); 0 without an intercept."""
+    if not fit_intercept:
+        return jnp.zeros((), y.dtype)
+    if family.is_quadratic:
+        return jnp.sum(w * (y - offset))
+
+    def body(_, b0):
+        eta = b0 + offset
+        grad = jnp.sum(w * (family.mean(eta) - y))
+        hess = jnp.maximum(jnp.sum(w * family.curvature(eta)), 1e-12)
+        return b0 - grad / hess
+
+    return jax.lax.fori_loop(0, 50, body, jnp.zeros((), y.dtype))
+
+
+def run_path(
+    inputs: PathInputs,
+    *,
+    family: Family,
+    capacity: int,
+    fit_intercept: bool,
+    standardize: bool,
+    grid_from_ratios: bool,
+):
+    """Compute the path; see the module docstring. Returns a dict of arrays."""
+    X, y, w, offset = inputs.X, inputs.y, inputs.w, inputs.offset
+    dtype = X.dtype
+    n, p = X.shape
+    K = inputs.lambdas.shape[0]
+    m = capacity + 1
+    design = dsg.make_design(X, w, fit_intercept, standardize)
+    spread = dsg.column_spread(X, w, fit_intercept)
+    second = jnp.matmul(w, X * X, precision=_HIGHEST)
+    constant = spread * spread <= 1e3 * jnp.finfo(dtype).eps * jnp.maximum(second, jnp.finfo(dtype).tiny)
+    lower = jnp.where(constant, 0.0, inputs.lower * design.scale)
+    upper = jnp.where(constant, 0.0, inputs.upper * design.scale)
+
+    with_intercept_slot = fit_intercept and not family.is_quadratic
+    inf = jnp.asarray(jnp.inf, dtype)
+    icpt_lo = -inf if with_intercept_slot else jnp.zeros((), dtype)
+    icpt_hi = inf if with_intercept_slot else jnp.zeros((), dtype)
+    zero1 = jnp.zeros((1,), dtype)
+    pf_aug = jnp.concatenate([inputs.pf, zero1, zero1])
+    lo_aug = jnp.concatenate([lower, icpt_lo[None], zero1])
+    hi_aug = jnp.concatenate([upper, icpt_hi[None], zero1])
+
+    null_b0 = _null_intercept(family, y, w, offset, fit_intercept)
+    null_eta = null_b0 + offset
+    null_dev = family.deviance(y, null_eta, w)
+    null_obj = jnp.sum(w * family.loss(y, null_eta))
+
+    if family.is_quadratic:
+        y_work = y - offset - null_b0
+        offset_work = jnp.zeros_like(offset)
+        c_full = dsg.augmented_rmatvec(design, w * y_work)
+        obj_scale = jnp.maximum(jnp.sum(w * y_work * y_work) * 0.5, jnp.finfo(dtype).tiny)
+    else:
+        y_work, offset_work = y, offset
+        c_full = jnp.zeros(p + 2, dtype)
+        obj_scale = jnp.maximum(null_obj, jnp.finfo(dtype).tiny)
+    prob = _Problem(design, y_work, w, offset_work, pf_aug, lo_aug, hi_aug, inputs.l1_ratio, c_full, obj_scale)
+
+    # Initial working set: intercept slot, unpenalized features, then warm-start non-zeros.
+    idx0 = jnp.full((m,), p + 1, jnp.int32).at[0].set(p if with_intercept_slot else p + 1)
+    b_aug_init = jnp.concatenate([inputs.b_init, zero1, zero1])
+    b0_init = jnp.where(with_intercept_slot, inputs.intercept_init, 0.0)
+    gram0 = jnp.zeros((p + 2, m) if family.is_quadratic else (1, 1), dtype)
+    ws = _WorkingSet(idx0, jnp.zeros(m, dtype).at[0].set(b0_init), gram0, jnp.zeros(n, dtype), c_full, jnp.zeros((), bool))
+    must = (pf_aug == 0) & (lo_aug < hi_aug)
+    must = must.at[p].set(False).at[p + 1].set(False)
+    warm = (b_aug_init != 0) & ~must
+    score = jnp.where(must, 2.0, 0.0) + jnp.where(warm, 1.0 + jnp.abs(b_aug_init) / (1.0 + jnp.max(jnp.abs(b_aug_init))), 0.0)
+    ws = _add_features(family, prob, ws, score, True)
+    ws = ws._replace(b=jnp.where(ws.idx < p, b_aug_init[jnp.clip(ws.idx, 0, p + 1)], ws.b))
+    if family.is_quadratic:
+        ws = ws._replace(grad=c_full - jnp.matmul(ws.gram_cols, ws.b, precision=_HIGHEST))
+    else:
+        cols = dsg.gather_columns(design, ws.idx)
+        eta = jnp.matmul(cols, ws.b, precision=_HIGHEST) + offset
+        ws = ws._replace(eta=eta, grad=dsg.augmented_rmatvec(design, w * (y - family.mean(eta))))
+
+    # Null fit (all penalized coefficients at zero) for lambda_max, only on a fresh start.
+    inner_tol0 = inputs.tol * 1e-2 * obj_scale
+    hold = prob._replace(lo_aug=jnp.where(pf_aug > 0, 0.0, lo_aug), hi_aug=jnp.where(pf_aug > 0, 0.0, hi_aug))
+    null_ws, _, _, _ = _solve_one_lambda(family, hold, ws, jnp.zeros((), dtype), jnp.zeros((), dtype), inputs.tol, inputs.max_iter, inner_tol0)
+    floor_alpha = jnp.maximum(inputs.l1_ratio, 1e-3)
+    ratio = jnp.where((pf_aug > 0) & (lo_aug < hi_aug), jnp.abs(null_ws.grad) / jnp.where(pf_aug > 0, pf_aug, 1.0), 0.0)
+    lambda_max = jnp.max(ratio) / floor_alpha
+    lambda_max_ok = lambda_max > 0
+    lambda_max = jnp.where(lambda_max_ok, lambda_max, 1.0)
+    lambdas = inputs.lambdas * lambda_max if grid_from_ratios else inputs.lambdas
+    fresh_start = inputs.start == 0
+    ws = jax.tree_util.tree_map(lambda a, b: jnp.where(fresh_start, a, b), null_ws._replace(overflow=ws.overflow), ws)
+
+    out = dict(
+        b=jnp.zeros((K, m), dtype),
+        idx=jnp.full((K, m), p + 1, jnp.int32),
+        objective=jnp.zeros(K, dtype),
+        gap=jnp.full(K, jnp.inf, dtype),
+        kkt=jnp.full(K, jnp.inf, dtype),
+        n_iter=jnp.zeros(K, jnp.int32),
+        converged=jnp.zeros(K, bool),
+        deviance=jnp.zeros(K, dtype),
+    )
+
+    def cond(c):
+        k, ws, out = c
+        return (k < K) & ~ws.overflow
+
+    def body(c):
+        k, ws, out = c
+        lam = lambdas[k]
+        lam_prev = jnp.where(k == 0, jnp.maximum(lambda_max, lam), lambdas[jnp.maximum(k - 1, 0)])
+        new_ws, it, cert, done = _solve_one_lambda(family, prob, ws, lam, lam_prev, inputs.tol, inputs.max_iter, inner_tol0)
+        primal, rel_gap, kkt, dev = cert
+        record = lambda arr, val: arr.at[k].set(val)
+        new_out = dict(
+            b=record(out["b"], new_ws.b),
+            idx=record(out["idx"], new_ws.idx),
+            objective=record(out["objective"], primal),
+            gap=record(out["gap"], rel_gap),
+            kkt=record(out["kkt"], kkt),
+            n_iter=record(out["n_iter"], it),
+            converged=record(out["converged"], done),
+            deviance=record(out["deviance"], dev),
+        )
+        # On overflow keep the previous lambda's state: the caller resumes at k.
+        keep = new_ws.overflow
+        ws_next = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), ws._replace(overflow=keep), new_ws)
+        out_next = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), out, new_out)
+        return jnp.where(keep, k, k + 1), ws_next, out_next
+
+    k_end, ws, out = jax.lax.while_loop(cond, body, (inputs.start, ws, out))
+    out.update(
+        k_end=k_end,
+        overflow=ws.overflow,
+        lambdas=lambdas,
+        lambda_max=lambda_max,
+        lambda_max_ok=lambda_max_ok,
+        null_deviance=null_dev,
+        center=design.center,
+        scale=design.scale,
+        constant=constant,
+        intercept_shift=null_b0 if family.is_quadratic else jnp.zeros((), dtype),
+        last_b=_full_coef(ws, p + 2),
+    )
+    return out
