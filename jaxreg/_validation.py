@@ -25,14 +25,22 @@ class ValidatedData(NamedTuple):
     dtype: np.dtype
 
 
-def _as_float_array(name, value, dtype=None):
-    if value is None:
-        raise ValueError(f"{name} must not be None")
-    if hasattr(value, "toarray") and hasattr(value, "nnz"):
+def _is_sparse(value):
+    return hasattr(value, "toarray") and hasattr(value, "nnz")
+
+
+def _refuse_sparse(name, value):
+    if _is_sparse(value):
         raise TypeError(
             f"{name} is a scipy.sparse matrix; jaxreg does not support sparse input yet. "
             f"Pass a dense array (for example {name}.toarray()) if it fits in memory."
         )
+
+
+def _as_float_array(name, value, dtype=None):
+    if value is None:
+        raise ValueError(f"{name} must not be None")
+    _refuse_sparse(name, value)
     try:
         arr = np.asarray(value)
     except Exception as exc:  # pragma: no cover - exotic objects
@@ -55,10 +63,33 @@ def _check_finite(name, arr):
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
 
 
+def _check_magnitude(name, arr, dtype):
+    """Refuse finite values whose squares overflow ``dtype`` (they would silently give NaN or 0)."""
+    limit = float(np.sqrt(np.finfo(dtype).max)) * 1e-4
+    big = float(np.max(np.abs(arr))) if arr.size else 0.0
+    if big > limit:
+        raise ValueError(
+            f"{name} has values too large to solve in {np.dtype(dtype).name} "
+            f"(max |{name}| = {big:.3g} > {limit:.3g}); rescale {name}"
+        )
+
+
+def _as_scalar(name, value):
+    """A real scalar, or a TypeError / ValueError that names the argument."""
+    if value is None or isinstance(value, (str, bytes)) or _is_sparse(value):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name} must be a scalar; got an array of shape {np.shape(value)}")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real number; got {value!r}") from exc
+
+
 def _per_feature(name, value, p, default, dtype):
     if value is None:
         return np.full(p, default, dtype=dtype)
-    arr = np.asarray(value, dtype=np.float64)
+    arr = _as_float_array(name, value, np.float64)
     if arr.ndim == 0:
         arr = np.full(p, float(arr))
     if arr.shape != (p,):
@@ -69,12 +100,22 @@ def _per_feature(name, value, p, default, dtype):
 
 
 def _binary_labels(y):
+    if y is None:
+        raise ValueError("y must not be None")
+    _refuse_sparse("y", y)
     labels = np.asarray(y)
     if labels.ndim != 1:
         raise ValueError(f"y must be 1-D for the binomial family; got shape {labels.shape}")
-    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+    if labels.dtype.kind in "fc" and not np.all(np.isfinite(labels)):
         raise ValueError("y contains NaN or infinite value(s)")
-    classes = np.unique(labels)
+    if labels.dtype == object:
+        missing = [v for v in labels if v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v))]
+        if missing:
+            raise ValueError(f"y contains {len(missing)} missing (None, NaN or infinite) label(s)")
+    try:
+        classes = np.unique(labels)
+    except TypeError as exc:
+        raise ValueError(f"binomial y labels must be mutually comparable (one type); {exc}") from exc
     if classes.size != 2:
         raise ValueError(
             f"binomial y must have exactly two distinct values; got {classes.size}: {classes[:5].tolist()}"
@@ -86,8 +127,9 @@ def validate_inputs(
     X, y, *, family_name, sample_weight, offset, penalty_factor, lower_bounds, upper_bounds, l1_ratio
 ) -> ValidatedData:
     """Check and normalize everything but lambdas; see ``jaxreg.path`` for the rules."""
-    if hasattr(X, "toarray") and hasattr(X, "nnz"):
-        _as_float_array("X", X)  # raises the sparse TypeError
+    _refuse_sparse("X", X)
+    if X is None:
+        raise ValueError("X must not be None")
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array (n_samples, n_features); got {X.ndim} dimension(s)")
@@ -102,10 +144,11 @@ def validate_inputs(
     if p < 1:
         raise ValueError("X has no features (0 columns)")
     _check_finite("X", X)
+    _check_magnitude("X", X, dtype)
 
     if not (np.isscalar(l1_ratio) or np.ndim(l1_ratio) == 0):
         raise ValueError(f"l1_ratio must be a scalar in [0, 1]; got {l1_ratio!r}")
-    l1 = float(l1_ratio)
+    l1 = _as_scalar("l1_ratio", l1_ratio)
     if not (0.0 <= l1 <= 1.0):
         raise ValueError(f"l1_ratio must be in [0, 1]; got {l1_ratio!r}")
 
@@ -119,6 +162,7 @@ def validate_inputs(
         if y_arr.ndim != 1:
             raise ValueError(f"y must be 1-D; got shape {y_arr.shape}")
         _check_finite("y", y_arr)
+        _check_magnitude("y", y_arr, dtype)
     if y_arr.shape[0] != n:
         raise ValueError(f"X has {n} rows but y has {y_arr.shape[0]} entries")
 
@@ -133,6 +177,7 @@ def validate_inputs(
             raise ValueError("sample_weight must be non-negative")
         if not np.any(w > 0):
             raise ValueError("sample_weight must have at least one positive entry (all are zero)")
+        w = w / w.max()  # first by the max, so the sum cannot overflow
         w = w / w.sum()
 
     if offset is None:
@@ -142,12 +187,15 @@ def validate_inputs(
         if off.shape != (n,):
             raise ValueError(f"offset must have shape ({n},); got {off.shape}")
         _check_finite("offset", off)
+        _check_magnitude("offset", off, dtype)
 
     pf = _per_feature("penalty_factor", penalty_factor, p, 1.0, np.float64)
     if np.any(~np.isfinite(pf)) or np.any(pf < 0):
         raise ValueError("penalty_factor must be finite and non-negative")
-    if pf.sum() > 0:
-        pf = pf * p / pf.sum()  # glmnet rescales penalty factors to sum to the number of features
+    if not np.any(pf > 0):
+        # As glmnet ("All penalty factors are <= 0"): with nothing penalized there is no path.
+        raise ValueError("penalty_factor must have at least one positive entry (all are zero)")
+    pf = pf * p / pf.sum()  # glmnet rescales penalty factors to sum to the number of features
 
     lower = _per_feature("lower_bounds", lower_bounds, p, -np.inf, np.float64)
     upper = _per_feature("upper_bounds", upper_bounds, p, np.inf, np.float64)
@@ -170,9 +218,9 @@ def validate_inputs(
 
 
 def validate_lambdas(lambdas, n_lambdas, lambda_min_ratio):
-    """Return (sorted-descending lambdas or None, order, n_lambdas, lambda_min_ratio)."""
+    """Return ``(lambdas, order)``: the user lambdas and the order sorting them decreasingly, or (None, None)."""
     if lambdas is not None:
-        lam = np.asarray(lambdas, dtype=np.float64).reshape(-1)
+        lam = _as_float_array("lambdas", lambdas, np.float64).reshape(-1)
         if lam.size == 0:
             raise ValueError("lambdas must not be empty")
         if not np.all(np.isfinite(lam)):
@@ -184,7 +232,7 @@ def validate_lambdas(lambdas, n_lambdas, lambda_min_ratio):
     if not isinstance(n_lambdas, (int, np.integer)) or isinstance(n_lambdas, bool) or n_lambdas < 1:
         raise ValueError(f"n_lambdas must be a positive integer; got {n_lambdas!r}")
     if lambda_min_ratio is not None:
-        r = float(lambda_min_ratio)
+        r = _as_scalar("lambda_min_ratio", lambda_min_ratio)
         if not (0.0 < r < 1.0) or not np.isfinite(r):
             raise ValueError(f"lambda_min_ratio must be in (0, 1); got {lambda_min_ratio!r}")
     return None, None

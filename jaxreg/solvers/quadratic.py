@@ -61,6 +61,25 @@ def _objective_change(qp: QuadProblem, b, gr, delta):
     return smooth + pen
 
 
+def _regularized_solve(M, rhs, free):
+    """Solve ``M d = rhs`` by Cholesky with a relative jitter of 1e-12, retried with 1e-6
+    (Levenberg-Marquardt style) when rounding makes a nearly singular ``M`` indefinite, as
+    happens on (nearly) separable logistic data. The jittered direction is still a descent
+    direction; the caller checks that the objective decreases."""
+    dtype = M.dtype
+    eye = jnp.eye(M.shape[0], dtype=dtype)
+    top = jnp.max(jnp.where(free, jnp.diagonal(M), 0.0)) + jnp.finfo(dtype).tiny
+
+    def attempt(rel):
+        chol = jnp.linalg.cholesky(M + (rel * top) * eye)
+        d = jax.scipy.linalg.cho_solve((chol, True), rhs)
+        return d, jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.isfinite(d))
+
+    d, ok = attempt(1e-12)
+    d, ok = jax.lax.cond(ok, lambda: (d, ok), lambda: attempt(1e-6))
+    return jnp.where(free & ok, d, 0.0), ok
+
+
 def _newton_step(qp: QuadProblem, b, gr):
     """Active-set Newton step, truncated at the first kink, kept only if it descends."""
     m = b.shape[0]
@@ -71,12 +90,7 @@ def _newton_step(qp: QuadProblem, b, gr):
     pair = free[:, None] & free[None, :]
     eye = jnp.eye(m, dtype=dtype)
     M = jnp.where(pair, qp.H + jnp.diag(qp.l2), eye)
-    diag = jnp.diagonal(M)
-    jitter = 1e-12 * jnp.max(jnp.where(free, diag, 0.0)) + jnp.finfo(dtype).tiny
-    chol = jnp.linalg.cholesky(M + jitter * eye)
-    d = jax.scipy.linalg.cho_solve((chol, True), rhs)
-    d = jnp.where(free & jnp.isfinite(d), d, 0.0)
-    ok = jnp.all(jnp.isfinite(chol))
+    d, ok = _regularized_solve(M, rhs, free)
 
     # Largest step keeping every free coordinate in its orthant and its bounds.
     target = b + d

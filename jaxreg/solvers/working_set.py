@@ -36,7 +36,7 @@ import jax.numpy as jnp
 from jaxreg import design as dsg
 from jaxreg import penalties
 from jaxreg.families import Family
-from jaxreg.solvers.quadratic import QuadProblem, solve_quadratic
+from jaxreg.solvers.quadratic import QuadProblem, solve_quadratic, subproblem_violation
 
 __all__ = ["PathInputs", "run_path"]
 
@@ -44,6 +44,8 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 _MAX_ROUNDS = 50
 _MAX_NEWTON = 50
 _MAX_HALVINGS = 40
+_MAX_STALLED = 3
+_INNER_CAP = 300
 
 
 class PathInputs(NamedTuple):
@@ -92,6 +94,7 @@ class _WorkingSet(NamedTuple):
     gram_cols: jax.Array  # Gaussian: (p + 2, m) cache Xs_aug^T W Xs[:, idx]; else (1, 1)
     eta: jax.Array  # non-Gaussian: linear predictor (n,) incl. intercept and offset
     grad: jax.Array  # (p + 2,) correlations Xs_aug^T w (y - mu) at the current solution
+    grad_curv: jax.Array  # non-Gaussian: (p + 2,) Xs_aug^T (w * curvature) for the dual point
     overflow: jax.Array
 
 
@@ -166,52 +169,75 @@ def _solve_quadratic_family(prob: _Problem, ws: _WorkingSet, lam, inner_tol, bud
     return ws._replace(b=sol.b, grad=grad), sol.n_iter
 
 
-def _objective_glm(family: Family, prob: _Problem, eta, b, l1, l2):
-    return jnp.sum(prob.w * family.loss(prob.y, eta)) + penalties.penalty_value(b, l1, l2)
+def _objective_change_glm(family: Family, prob: _Problem, eta, deta, b, delta, l1, l2):
+    """``P(b + delta) - P(b)`` summed term by term, so that changes far below the rounding
+    level of ``P`` itself (needed at small lambda, nearly separable data) are still seen."""
+    dloss = jnp.sum(prob.w * (family.loss(prob.y, eta + deta) - family.loss(prob.y, eta)))
+    new = b + delta
+    dpen = jnp.sum(l1 * (jnp.abs(new) - jnp.abs(b)) + 0.5 * l2 * (new - b) * (new + b))
+    return dloss + dpen
 
 
 def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget):
-    """Proximal Newton (IRLS) with backtracking on the true objective."""
+    """Proximal Newton (IRLS) with Levenberg-Marquardt damping and backtracking.
+
+    Each step minimizes the penalized quadratic model with Hessian
+    ``H + damp * diag(H)``; ``damp`` grows tenfold when the model is poor (the line search
+    cut the step or the subproblem did not converge in ``_INNER_CAP`` iterations) and
+    shrinks tenfold after a full step. On (nearly) separable data ``H`` is nearly singular
+    and the undamped subproblem is degenerate; damping keeps every subproblem well
+    conditioned without changing the fixed point.
+    """
     l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
     cols = dsg.gather_columns(prob.design, ws.idx)  # (n, m)
 
     def cond(carry):
-        b, eta, it, newton, done = carry
+        b, eta, it, newton, damp, done = carry
         return (~done) & (newton < _MAX_NEWTON) & (it < budget)
 
     def body(carry):
-        b, eta, it, newton, _ = carry
+        b, eta, it, newton, damp, _ = carry
         mu = family.mean(eta)
         v = prob.w * jnp.maximum(family.curvature(eta), 1e-10)
         H = jnp.matmul(cols.T, v[:, None] * cols, precision=_HIGHEST)
         H = 0.5 * (H + H.T)
         gr = jnp.matmul(prob.w * (prob.y - mu), cols, precision=_HIGHEST)
-        qp = QuadProblem(H, l1, l2, lo, hi)
-        sol = solve_quadratic(qp, b, gr, inner_tol, budget - it)
+        # Stationarity of the current point on the working set (gradient-based, so it stays
+        # accurate far below the rounding level of the objective value).
+        stationary = subproblem_violation(QuadProblem(H, l1, l2, lo, hi), b, gr) <= inner_tol
+        qp = QuadProblem(H + jnp.diag(damp * jnp.diagonal(H)), l1, l2, lo, hi)
+        sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP))
         delta = sol.b - b
         deta = jnp.matmul(cols, delta, precision=_HIGHEST)
-        # Predicted decrease of the proximal-Newton model (<= 0); Armijo on the true objective.
+        # Decrease predicted by the linear part of the model (<= 0); Armijo on the true objective.
         model = -jnp.dot(gr, delta) + penalties.penalty_value(sol.b, l1, l2) - penalties.penalty_value(b, l1, l2)
-        f0 = _objective_glm(family, prob, eta, b, l1, l2)
+        # Below ``noise`` the objective cannot resolve the decrease; such tiny steps are taken
+        # in full (the quadratic model is exact to first order there).
+        noise = 16.0 * jnp.finfo(b.dtype).eps * prob.obj_scale
+        resolvable = -model > noise
 
         def ls_cond(c):
             t, k = c
-            f = _objective_glm(family, prob, eta + t * deta, b + t * delta, l1, l2)
-            return (f > f0 + 1e-4 * t * jnp.minimum(model, 0.0)) & (k < _MAX_HALVINGS)
+            change = _objective_change_glm(family, prob, eta, t * deta, b, t * delta, l1, l2)
+            return resolvable & (change > 1e-4 * t * jnp.minimum(model, 0.0)) & (k < _MAX_HALVINGS)
 
         t, _ = jax.lax.while_loop(ls_cond, lambda c: (0.5 * c[0], c[1] + 1), (jnp.ones((), b.dtype), 0))
         accepted = t > 0.5 ** (_MAX_HALVINGS - 1)
-        t = jnp.where(accepted, t, 0.0)
+        t = jnp.where(accepted & ~stationary, t, 0.0)
         b_new = b + t * delta
         eta_new = eta + t * deta
-        done = (-model <= inner_tol) | ~accepted
-        return b_new, eta_new, it + sol.n_iter, newton + 1, done
+        poor = (t < 1.0) | ~sol.converged
+        damp = jnp.where(poor, jnp.maximum(10.0 * damp, 1e-4), jnp.where(damp > 1e-8, 0.1 * damp, 0.0))
+        done = stationary | ~accepted
+        return b_new, eta_new, it + sol.n_iter, newton + 1, damp, done
 
     zero = jnp.zeros((), jnp.int32)
-    b, eta, it, _, _ = jax.lax.while_loop(cond, body, (ws.b, ws.eta, zero, zero, jnp.zeros((), bool)))
+    init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), jnp.zeros((), bool))
+    b, eta, it, _, _, _ = jax.lax.while_loop(cond, body, init)
     mu = family.mean(eta)
     grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
-    return ws._replace(b=b, eta=eta, grad=grad), it
+    grad_curv = dsg.augmented_rmatvec(prob.design, prob.w * family.curvature(eta))
+    return ws._replace(b=b, eta=eta, grad=grad, grad_curv=grad_curv), it
 
 
 # --------------------------------------------------------------------------- certificates
@@ -239,14 +265,30 @@ def _gaussian_residual_moments(prob: _Problem, ws: _WorkingSet):
     return jax.lax.cond(accurate, lambda _: (rr, ry), from_rows, None)
 
 
-def _fit_terms(family: Family, prob: _Problem, ws: _WorkingSet):
-    """``(loss, conj)``: ``sum w l(y, eta)`` and ``s -> F*(-s w (y - mu))`` at the current fit."""
+def _fit_terms(family: Family, prob: _Problem, ws: _WorkingSet, with_intercept: bool):
+    """``(loss, conj, g)``: ``sum w l(y, eta)``, ``s -> F*(-theta_s)`` and ``Xs_aug^T theta_1``.
+
+    The dual point is ``theta_s = s w (y - mu')``. For non-Gaussian families with an
+    intercept, ``mu' = mu + c * curvature`` with ``c`` chosen so that ``sum theta = 0``
+    exactly (the intercept's dual constraint); otherwise a tiny intercept residual times a
+    large intercept would dominate the gap at small lambda. The Gaussian residual is
+    centered already.
+    """
     if family.is_quadratic:
         rr, ry = _gaussian_residual_moments(prob, ws)
-        return 0.5 * rr, lambda s: 0.5 * s * s * rr - s * ry
+        return 0.5 * rr, lambda s: 0.5 * s * s * rr - s * ry, ws.grad
     mu = family.mean(ws.eta)
     loss = jnp.sum(prob.w * family.loss(prob.y, ws.eta))
-    return loss, lambda s: family.conjugate_at_scaled_residual(prob.y, mu, prob.w, s)
+    g = ws.grad
+    curv = family.curvature(ws.eta)
+    total = jnp.sum(prob.w * curv)
+    c = jnp.sum(prob.w * (prob.y - mu)) / jnp.maximum(total, jnp.finfo(total.dtype).tiny)
+    c = jnp.where(with_intercept, c, 0.0)
+    mu = mu + c * curv
+    g = g - c * ws.grad_curv
+    # With an offset o the loss is F(u + o), whose conjugate is F*(v) - v.o.
+    theta_o = jnp.sum(prob.w * (prob.y - mu) * prob.offset)
+    return loss, lambda s: family.conjugate_at_scaled_residual(prob.y, mu, prob.w, s) + s * theta_o, g
 
 
 def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam):
@@ -260,9 +302,9 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam):
     l1 = lam * prob.alpha * prob.pf_aug
     l2 = lam * (1.0 - prob.alpha) * prob.pf_aug
     b_full = _full_coef(ws, size)
-    loss, conj_loss = _fit_terms(family, prob, ws)
+    with_intercept = (prob.hi_aug[-2] > 0) & ~family.is_quadratic
+    loss, conj_loss, g = _fit_terms(family, prob, ws, with_intercept)
     primal = loss + penalties.penalty_value(b_full, l1, l2)
-    g = ws.grad
     unbounded_dir = jnp.where(g > 0, ~jnp.isfinite(prob.hi_aug), ~jnp.isfinite(prob.lo_aug))
     needs_scaling = (prob.pf_aug > 0) & (l2 == 0) & unbounded_dir & (jnp.abs(g) > l1)
     ratio = jnp.where(needs_scaling, l1 / jnp.where(needs_scaling, jnp.abs(g), 1.0), 1.0)
@@ -272,7 +314,10 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam):
     dual = -conj_loss(s) - jnp.sum(conj)
     gap = jnp.maximum(primal - dual, 0.0)
     rel_gap = gap / jnp.maximum(primal, jnp.finfo(primal.dtype).tiny)
-    viol = penalties.kkt_violation(-g, b_full, l1, l2, prob.lo_aug, prob.hi_aug)
+    # Unpenalized coefficients: first-order term of their stationarity residual.
+    gap = gap + jnp.sum(jnp.where((prob.pf_aug == 0) & (prob.lo_aug < prob.hi_aug) & (jnp.arange(size) < size - 2), jnp.abs(b_full * s * g), 0.0))
+    rel_gap = gap / jnp.maximum(primal, jnp.finfo(primal.dtype).tiny)
+    viol = penalties.kkt_violation(-ws.grad, b_full, l1, l2, prob.lo_aug, prob.hi_aug)
     return primal, rel_gap, viol, 2.0 * (loss - jnp.sum(prob.w * family.saturated_loss(prob.y)))
 
 
@@ -280,18 +325,24 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam):
 
 
 def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0):
+    """Strong rule, then rounds of (working-set solve, certificate, add KKT violators).
+
+    Stops when the relative gap is <= tol, when iterations run out, on overflow, or when
+    ``_MAX_STALLED`` rounds in a row neither add a feature nor lower the objective (the
+    certificate is then limited by floating-point resolution; the caller warns).
+    """
     size = prob.pf_aug.shape[0]
-    l1_full = lam * prob.alpha * prob.pf_aug
     strong = jnp.abs(ws.grad) > prob.alpha * (2.0 * lam - lam_prev) * prob.pf_aug
     candidates = strong & ~_in_working_set(ws, size) & (prob.pf_aug > 0) & (prob.lo_aug < prob.hi_aug)
     ws = _add_features(family, prob, ws, jnp.where(candidates, jnp.abs(ws.grad) + 1.0, 0.0), False)
+    eps = jnp.finfo(ws.b.dtype).eps
 
     def cond(c):
-        ws, it, rounds, inner_tol, cert, done = c
-        return (~done) & (rounds < _MAX_ROUNDS) & (it < max_iter) & ~ws.overflow
+        ws, it, rounds, stalled, inner_tol, cert, done = c
+        return (~done) & (rounds < _MAX_ROUNDS) & (it < max_iter) & ~ws.overflow & (stalled < _MAX_STALLED)
 
     def body(c):
-        ws, it, rounds, inner_tol, _, _ = c
+        ws, it, rounds, stalled, inner_tol, prev, _ = c
         budget = max_iter - it
         if family.is_quadratic:
             ws, used = _solve_quadratic_family(prob, ws, lam, inner_tol, budget)
@@ -304,14 +355,16 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
         n_new = jnp.sum(score > 0)
         ws = _add_features(family, prob, ws, score, True)
         # No violator outside: the working-set solve itself was not accurate enough.
-        inner_tol = jnp.where(n_new == 0, jnp.maximum(inner_tol * 1e-3, jnp.finfo(inner_tol.dtype).eps ** 2), inner_tol)
-        return ws, it + jnp.maximum(used, 1), rounds + 1, inner_tol, (primal, rel_gap, jnp.max(viol), dev), done
+        inner_tol = jnp.where(n_new == 0, jnp.maximum(inner_tol * 1e-3, eps * eps * prob.obj_scale), inner_tol)
+        improved = (n_new > 0) | (primal < prev[0] - 4 * eps * jnp.abs(primal))
+        stalled = jnp.where(improved, 0, stalled + 1)
+        return ws, it + jnp.maximum(used, 1), rounds + 1, stalled, inner_tol, (primal, rel_gap, jnp.max(viol), dev), done
 
     dtype = ws.b.dtype
-    cert0 = (jnp.zeros((), dtype), jnp.full((), jnp.inf, dtype), jnp.full((), jnp.inf, dtype), jnp.zeros((), dtype))
-    init = (ws, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), inner_tol0, cert0, jnp.zeros((), bool))
-    ws, it, _, _, cert, done = jax.lax.while_loop(cond, body, init)
-    del l1_full
+    cert0 = (jnp.full((), jnp.inf, dtype), jnp.full((), jnp.inf, dtype), jnp.full((), jnp.inf, dtype), jnp.zeros((), dtype))
+    zero = jnp.zeros((), jnp.int32)
+    init = (ws, zero, zero, zero, inner_tol0, cert0, jnp.zeros((), bool))
+    ws, it, _, _, _, cert, done = jax.lax.while_loop(cond, body, init)
     return ws, it, cert, done
 
 
@@ -386,7 +439,7 @@ def run_path(
     b_aug_init = jnp.concatenate([inputs.b_init, zero1, zero1])
     b0_init = jnp.where(with_intercept_slot, inputs.intercept_init, 0.0)
     gram0 = jnp.zeros((p + 2, m) if family.is_quadratic else (1, 1), dtype)
-    ws = _WorkingSet(idx0, jnp.zeros(m, dtype).at[0].set(b0_init), gram0, jnp.zeros(n, dtype), c_full, jnp.zeros((), bool))
+    ws = _WorkingSet(idx0, jnp.zeros(m, dtype).at[0].set(b0_init), gram0, jnp.zeros(n, dtype), c_full, jnp.zeros(p + 2, dtype), jnp.zeros((), bool))
     must = (pf_aug == 0) & (lo_aug < hi_aug)
     must = must.at[p].set(False).at[p + 1].set(False)
     warm = (b_aug_init != 0) & ~must
@@ -398,7 +451,8 @@ def run_path(
     else:
         cols = dsg.gather_columns(design, ws.idx)
         eta = jnp.matmul(cols, ws.b, precision=_HIGHEST) + offset
-        ws = ws._replace(eta=eta, grad=dsg.augmented_rmatvec(design, w * (y - family.mean(eta))))
+        ws = ws._replace(eta=eta, grad=dsg.augmented_rmatvec(design, w * (y - family.mean(eta))),
+                         grad_curv=dsg.augmented_rmatvec(design, w * family.curvature(eta)))
 
     # Null fit (all penalized coefficients at zero) for lambda_max, only on a fresh start.
     inner_tol0 = inputs.tol * 1e-2 * obj_scale
