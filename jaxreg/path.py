@@ -217,8 +217,8 @@ def _assemble(pieces, data, family_name, l1_ratio, tol, p) -> PathResult:
     K = last["lambdas"].shape[0]
     fields = ("b", "idx", "objective", "gap", "kkt", "n_iter", "converged", "deviance")
     merged = {f: np.array(pieces[0][f]) for f in fields}
-    for piece in pieces[1:]:
-        start = int(pieces[pieces.index(piece) - 1]["k_end"])
+    for previous, piece in zip(pieces[:-1], pieces[1:]):
+        start = int(previous["k_end"])
         for f in fields:
             if merged[f].ndim == 2 and piece[f].shape[1] != merged[f].shape[1]:
                 width = piece[f].shape[1]

@@ -192,15 +192,21 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
     cols = dsg.gather_columns(prob.design, ws.idx)  # (n, m)
 
     def cond(carry):
-        b, eta, it, newton, damp, done = carry
+        b, eta, it, newton, damp, H, reuse, done = carry
         return (~done) & (newton < _MAX_NEWTON) & (it < budget)
 
-    def body(carry):
-        b, eta, it, newton, damp, _ = carry
-        mu = family.mean(eta)
+    def weighted_gram(eta):
         v = prob.w * jnp.maximum(family.curvature(eta), 1e-10)
         H = jnp.matmul(cols.T, v[:, None] * cols, precision=_HIGHEST)
-        H = 0.5 * (H + H.T)
+        return 0.5 * (H + H.T)
+
+    def body(carry):
+        b, eta, it, newton, damp, H, reuse, _ = carry
+        # The Hessian costs n m^2: it is rebuilt only at the first step and after a poor step;
+        # other steps reuse it (the fixed point does not depend on it, the line search keeps
+        # every step a descent step).
+        H = jax.lax.cond(reuse, lambda: H, lambda: weighted_gram(eta))
+        mu = family.mean(eta)
         gr = jnp.matmul(prob.w * (prob.y - mu), cols, precision=_HIGHEST)
         # Stationarity of the current point on the working set (gradient-based, so it stays
         # accurate far below the rounding level of the objective value).
@@ -227,13 +233,19 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         b_new = b + t * delta
         eta_new = eta + t * deta
         poor = (t < 1.0) | ~sol.converged
-        damp = jnp.where(poor, jnp.maximum(10.0 * damp, 1e-4), jnp.where(damp > 1e-8, 0.1 * damp, 0.0))
-        done = stationary | ~accepted
-        return b_new, eta_new, it + sol.n_iter, newton + 1, damp, done
+        # A poor step with a reused Hessian first refreshes the Hessian; with a fresh one it
+        # raises the damping.
+        raise_damp = poor & ~reuse
+        shrunk = jnp.where(damp > 1e-8, 0.1 * damp, 0.0)
+        new_damp = jnp.where(raise_damp, jnp.maximum(10.0 * damp, 1e-4), jnp.where(poor, damp, shrunk))
+        done = stationary | (~accepted & ~reuse & (damp > 1.0))
+        return b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, ~poor, done
 
+    m = ws.idx.shape[0]
     zero = jnp.zeros((), jnp.int32)
-    init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), jnp.zeros((), bool))
-    b, eta, it, _, _, _ = jax.lax.while_loop(cond, body, init)
+    H0 = jnp.zeros((m, m), ws.b.dtype)
+    init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), H0, jnp.zeros((), bool), jnp.zeros((), bool))
+    b, eta, it, _, _, _, _, _ = jax.lax.while_loop(cond, body, init)
     mu = family.mean(eta)
     grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
     grad_curv = dsg.augmented_rmatvec(prob.design, prob.w * family.curvature(eta))

@@ -1,0 +1,115 @@
+"""The public surface of jaxreg.path: compilation, dtypes, prediction, interpolation, warnings."""
+
+import warnings
+
+import jax
+import numpy as np
+import pytest
+
+import jaxreg
+from jaxreg.datasets import make_glmnet_benchmark
+
+
+def test_second_call_with_new_data_of_same_shape_does_not_recompile():
+    X1, y1, _ = make_glmnet_benchmark(60, 12, 0.3, seed=1)
+    X2, y2, _ = make_glmnet_benchmark(60, 12, 0.3, seed=2)
+    jaxreg.path(X1, y1, n_lambdas=20)
+    before = jaxreg.trace_count()
+    jaxreg.path(X2, y2, n_lambdas=20)
+    jaxreg.path(X2, y2 * 3.0, n_lambdas=20, l1_ratio=0.5, tol=1e-8)  # traced leaves only
+    assert jaxreg.trace_count() == before
+
+
+def test_float64_and_float32_without_touching_global_config():
+    X, y, _ = make_glmnet_benchmark(60, 12, 0.3, seed=1)
+    flag = jax.config.jax_enable_x64
+    r64 = jaxreg.path(X, y, n_lambdas=10)
+    r32 = jaxreg.path(X.astype(np.float32), y.astype(np.float32), n_lambdas=10)
+    assert jax.config.jax_enable_x64 == flag
+    assert r64.coef.dtype == np.float64 and r32.coef.dtype == np.float32
+    assert r64.gap.max() <= 1e-7
+    np.testing.assert_allclose(r32.objective, r64.objective, rtol=1e-3)
+
+
+def test_user_lambdas_in_any_order_are_solved_largest_first():
+    X, y, _ = make_glmnet_benchmark(60, 12, 0.3, seed=1)
+    ref = jaxreg.path(X, y, n_lambdas=6)
+    shuffled = ref.lambdas[[3, 0, 5, 1, 4, 2]]
+    res = jaxreg.path(X, y, lambdas=shuffled)
+    np.testing.assert_allclose(res.lambdas, ref.lambdas)
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=2e-7)
+
+
+def test_predict_link_response_and_interpolation():
+    X, y, _ = make_glmnet_benchmark(80, 10, 0.3, family="binomial", seed=4)
+    res = jaxreg.path(X, y, family="binomial", n_lambdas=12)
+    link = res.predict(X)
+    np.testing.assert_allclose(link, X @ res.coef.T + res.intercept, rtol=1e-12)
+    prob = res.predict(X, type="response")
+    np.testing.assert_allclose(prob, 1 / (1 + np.exp(-link)), rtol=1e-12)
+    # Interpolation (glmnet's predict(s=)): exact at grid points, linear in lambda between.
+    mid = 0.25 * res.lambdas[3] + 0.75 * res.lambdas[4]
+    coef, icpt = res.interpolate([res.lambdas[3], mid])
+    np.testing.assert_allclose(coef[0], res.coef[3])
+    np.testing.assert_allclose(coef[1], 0.25 * res.coef[3] + 0.75 * res.coef[4], rtol=1e-12)
+    np.testing.assert_allclose(icpt[1], 0.25 * res.intercept[3] + 0.75 * res.intercept[4], rtol=1e-12)
+    # Outside the grid: clamped to its ends.
+    c_hi, _ = res.interpolate([10 * res.lambdas[0]])
+    np.testing.assert_allclose(c_hi[0], res.coef[0])
+    single = res.predict(X[:5], lambdas=[mid], type="response")
+    assert single.shape == (5, 1) and np.all((single > 0) & (single < 1))
+    with pytest.raises(ValueError, match="type"):
+        res.predict(X, type="class")
+    with pytest.raises(ValueError, match="shape"):
+        res.predict(X[:, :3])
+
+
+def test_result_fields_have_documented_shapes():
+    X, y, _ = make_glmnet_benchmark(50, 7, 0.3, seed=3)
+    res = jaxreg.path(X, y, n_lambdas=9)
+    K, p = 9, 7
+    assert res.coef.shape == (K, p) and res.intercept.shape == (K,)
+    for name in ("lambdas", "dev_ratio", "df", "objective", "gap", "kkt", "n_iter", "converged"):
+        assert getattr(res, name).shape == (K,), name
+    assert np.all(np.diff(res.lambdas) < 0)
+    assert np.all(np.diff(res.dev_ratio) >= -1e-12) and res.dev_ratio[0] == pytest.approx(0, abs=1e-12)
+    np.testing.assert_array_equal(res.df, np.count_nonzero(res.coef, axis=1))
+
+
+def test_running_out_of_iterations_warns_with_worst_lambda():
+    X, y, _ = make_glmnet_benchmark(60, 12, 0.5, seed=1)
+    with pytest.warns(jaxreg.ConvergenceWarning, match=r"worst at lambda\[\d+\] = .* relative duality gap"):
+        res = jaxreg.path(X, y, n_lambdas=10, max_iter=1, tol=1e-14)
+    assert not np.all(res.converged)
+    assert np.all(np.isfinite(res.coef))
+
+
+def test_capacity_overflow_resumes_with_larger_working_set():
+    """p > 256 starts with a working set smaller than p; an elastic net with many non-zeros
+    overflows it and the path resumes with doubled capacity, giving the same answer as a
+    tight reference."""
+    X, y, _ = make_glmnet_benchmark(40, 300, 0.2, seed=5)
+    res = jaxreg.path(X, y, l1_ratio=0.05, n_lambdas=15)
+    assert res.df.max() > 64
+    assert np.all(res.converged) and np.all(res.gap <= 1e-7)
+
+
+def test_path_objective_matches_definition():
+    X, y, _ = make_glmnet_benchmark(50, 7, 0.3, seed=3)
+    w = np.linspace(1, 2, 50)
+    res = jaxreg.path(X, y, n_lambdas=5, l1_ratio=0.4, sample_weight=w)
+    wn = w / w.sum()
+    m = wn @ X
+    s = np.sqrt(wn @ (X - m) ** 2)
+    for k in range(5):
+        r = y - res.intercept[k] - X @ res.coef[k]
+        b = res.coef[k] * s
+        obj = 0.5 * wn @ r**2 + res.lambdas[k] * (0.4 * np.abs(b).sum() + 0.3 * b @ b)
+        assert res.objective[k] == pytest.approx(obj, rel=1e-10)
+
+
+def test_no_warnings_on_a_regular_problem():
+    X, y, _ = make_glmnet_benchmark(60, 12, 0.3, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jaxreg.path(X, y, n_lambdas=10)
