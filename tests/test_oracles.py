@@ -17,6 +17,9 @@ import jaxreg
 from .conftest import binomial_objective, gaussian_objective, standardize
 
 TOL = 1e-10  # jaxreg tolerance used against tight references
+# Logistic gaps on these strongly correlated features stall near 1e-10 in float64 (the
+# objective cannot resolve smaller decreases); 1e-9 is reliably certifiable.
+TOL_BINOMIAL = 1e-9
 
 
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5, 0.05])
@@ -54,7 +57,7 @@ def test_binomial_matches_sklearn_logistic(breast_cancer, l1_ratio):
     that jaxreg's objective is no worse than scikit-learn's."""
     X, y_lab = breast_cancer.X, breast_cancer.y
     y = (y_lab == "malignant").astype(float)  # sorted labels: benign, malignant -> malignant = 1
-    res = jaxreg.path(X, y_lab, family="binomial", l1_ratio=l1_ratio, n_lambdas=20, tol=TOL)
+    res = jaxreg.path(X, y_lab, family="binomial", l1_ratio=l1_ratio, n_lambdas=20, tol=TOL_BINOMIAL)
     assert list(res.classes) == ["benign", "malignant"]
     Xs, m, s = standardize(X)
     n = X.shape[0]

@@ -95,6 +95,8 @@ class _WorkingSet(NamedTuple):
     eta: jax.Array  # non-Gaussian: linear predictor (n,) incl. intercept and offset
     grad: jax.Array  # (p + 2,) correlations Xs_aug^T w (y - mu) at the current solution
     grad_curv: jax.Array  # non-Gaussian: (p + 2,) Xs_aug^T (w * curvature) for the dual point
+    hess: jax.Array  # non-Gaussian: (m, m) last weighted Gram, reused while idx is unchanged
+    hess_idx: jax.Array  # (m,) the slots hess was built for
     overflow: jax.Array
 
 
@@ -192,7 +194,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
     cols = dsg.gather_columns(prob.design, ws.idx)  # (n, m)
 
     def cond(carry):
-        b, eta, it, newton, damp, H, reuse, done = carry
+        b, eta, it, newton, damp, H, reuse, prev_model, done = carry
         return (~done) & (newton < _MAX_NEWTON) & (it < budget)
 
     def weighted_gram(eta):
@@ -201,7 +203,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         return 0.5 * (H + H.T)
 
     def body(carry):
-        b, eta, it, newton, damp, H, reuse, _ = carry
+        b, eta, it, newton, damp, H, reuse, prev_model, _ = carry
         # The Hessian costs n m^2: it is rebuilt only at the first step and after a poor step;
         # other steps reuse it (the fixed point does not depend on it, the line search keeps
         # every step a descent step).
@@ -235,21 +237,22 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         poor = (t < 1.0) | ~sol.converged
         # A poor step with a reused Hessian first refreshes the Hessian; with a fresh one it
         # raises the damping.
-        raise_damp = poor & ~reuse
+        raise_damp = (poor & ~reuse) | ~sol.converged
         shrunk = jnp.where(damp > 1e-8, 0.1 * damp, 0.0)
         new_damp = jnp.where(raise_damp, jnp.maximum(10.0 * damp, 1e-4), jnp.where(poor, damp, shrunk))
         done = stationary | (~accepted & ~reuse & (damp > 1.0))
-        return b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, ~poor, done
+        # Linear convergence slower than 4x per step means the reused Hessian is too stale.
+        slow = reuse & (-model > 0.25 * -prev_model)
+        return b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, ~poor & ~slow, model, done
 
-    m = ws.idx.shape[0]
     zero = jnp.zeros((), jnp.int32)
-    H0 = jnp.zeros((m, m), ws.b.dtype)
-    init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), H0, jnp.zeros((), bool), jnp.zeros((), bool))
-    b, eta, it, _, _, _, _, _ = jax.lax.while_loop(cond, body, init)
+    reuse0 = jnp.all(ws.hess_idx == ws.idx)
+    init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), ws.hess, reuse0, jnp.full((), -jnp.inf, ws.b.dtype), jnp.zeros((), bool))
+    b, eta, it, _, _, H, _, _, _ = jax.lax.while_loop(cond, body, init)
     mu = family.mean(eta)
     grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
     grad_curv = dsg.augmented_rmatvec(prob.design, prob.w * family.curvature(eta))
-    return ws._replace(b=b, eta=eta, grad=grad, grad_curv=grad_curv), it
+    return ws._replace(b=b, eta=eta, grad=grad, grad_curv=grad_curv, hess=H, hess_idx=ws.idx), it
 
 
 # --------------------------------------------------------------------------- certificates
@@ -318,16 +321,20 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam):
     loss, conj_loss, g = _fit_terms(family, prob, ws, with_intercept)
     primal = loss + penalties.penalty_value(b_full, l1, l2)
     unbounded_dir = jnp.where(g > 0, ~jnp.isfinite(prob.hi_aug), ~jnp.isfinite(prob.lo_aug))
-    needs_scaling = (prob.pf_aug > 0) & (l2 == 0) & unbounded_dir & (jnp.abs(g) > l1)
+    # Coefficients with no penalty at this lambda (pf = 0, or lambda = 0) have the dual
+    # constraint (X^T theta)_j = 0, which rounding never meets exactly: they are handled by
+    # the first-order term below instead of scaling theta.
+    free = (l1 == 0) & (l2 == 0)
+    needs_scaling = ~free & (l2 == 0) & unbounded_dir & (jnp.abs(g) > l1)
     ratio = jnp.where(needs_scaling, l1 / jnp.where(needs_scaling, jnp.abs(g), 1.0), 1.0)
     s = jnp.minimum(1.0, jnp.min(ratio))
     conj = penalties.conjugate(s * g, l1, l2, prob.lo_aug, prob.hi_aug)
-    conj = jnp.where(prob.pf_aug > 0, conj, 0.0)
+    conj = jnp.where(free, 0.0, conj)
     dual = -conj_loss(s) - jnp.sum(conj)
     gap = jnp.maximum(primal - dual, 0.0)
     rel_gap = gap / jnp.maximum(primal, jnp.finfo(primal.dtype).tiny)
     # Unpenalized coefficients: first-order term of their stationarity residual.
-    gap = gap + jnp.sum(jnp.where((prob.pf_aug == 0) & (prob.lo_aug < prob.hi_aug) & (jnp.arange(size) < size - 2), jnp.abs(b_full * s * g), 0.0))
+    gap = gap + jnp.sum(jnp.where(free & (prob.lo_aug < prob.hi_aug) & (jnp.arange(size) < size - 2), jnp.abs(b_full * s * g), 0.0))
     rel_gap = gap / jnp.maximum(primal, jnp.finfo(primal.dtype).tiny)
     viol = penalties.kkt_violation(-ws.grad, b_full, l1, l2, prob.lo_aug, prob.hi_aug)
     return primal, rel_gap, viol, 2.0 * (loss - jnp.sum(prob.w * family.saturated_loss(prob.y)))
@@ -451,7 +458,10 @@ def run_path(
     b_aug_init = jnp.concatenate([inputs.b_init, zero1, zero1])
     b0_init = jnp.where(with_intercept_slot, inputs.intercept_init, 0.0)
     gram0 = jnp.zeros((p + 2, m) if family.is_quadratic else (1, 1), dtype)
-    ws = _WorkingSet(idx0, jnp.zeros(m, dtype).at[0].set(b0_init), gram0, jnp.zeros(n, dtype), c_full, jnp.zeros(p + 2, dtype), jnp.zeros((), bool))
+    hess0 = jnp.zeros((1, 1) if family.is_quadratic else (m, m), dtype)
+    hess_idx0 = jnp.full((1,) if family.is_quadratic else (m,), -1, jnp.int32)
+    ws = _WorkingSet(idx0, jnp.zeros(m, dtype).at[0].set(b0_init), gram0, jnp.zeros(n, dtype), c_full,
+                     jnp.zeros(p + 2, dtype), hess0, hess_idx0, jnp.zeros((), bool))
     must = (pf_aug == 0) & (lo_aug < hi_aug)
     must = must.at[p].set(False).at[p + 1].set(False)
     warm = (b_aug_init != 0) & ~must
