@@ -268,7 +268,8 @@ def _warn(res: PathResult) -> None:
         warnings.warn(
             f"jaxreg.path did not certify convergence at {bad.size} of {res.n_lambdas} lambdas; "
             f"worst at lambda[{worst}] = {res.lambdas[worst]:.6g} with relative duality gap "
-            f"{res.gap[worst]:.3g} > tol = {res.tol:.3g}. Increase max_iter or tol.",
+            f"{res.gap[worst]:.3g} > tol = {res.tol:.3g} after {res.n_iter[worst]} iterations. "
+            "Increase max_iter, or tol if the gap is near the floating-point limit of the objective.",
             ConvergenceWarning,
             stacklevel=3,
         )

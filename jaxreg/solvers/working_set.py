@@ -116,11 +116,14 @@ def _in_working_set(ws: _WorkingSet, size):
 # --------------------------------------------------------------------------- working set
 
 
-def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, required):
+def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, required, lam):
     """Move the features with positive ``score`` (best first) into free or zero slots.
 
-    A slot is free if empty or if its penalized coefficient is zero and it did not enter in
-    this call. When ``required`` and a candidate finds no slot, ``overflow`` is set.
+    Empty slots are used first. Otherwise a slot whose penalized coefficient is zero is
+    evicted, the one whose feature is furthest inside its KKT interval
+    (``|g_j| / (lam l1_ratio pf_j)`` smallest) first; a feature at or beyond the boundary is
+    never evicted, so two violators cannot keep evicting each other. Features placed in this
+    call are not evicted. When ``required`` and a candidate finds no slot, ``overflow`` is set.
     """
     m = ws.idx.shape[0]
     p2 = prob.pf_aug.shape[0]
@@ -133,11 +136,13 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
     def body(carry):
         ws, score, fresh, _ = carry
         j = jnp.argmax(score)
-        evictable = (slot_ids > 0) & ~fresh & (
-            (ws.idx == p2 - 1) | ((ws.b == 0) & (prob.pf_aug[ws.idx] > 0))
-        )
-        has_slot = jnp.any(evictable)
-        slot = jnp.argmax(evictable)
+        threshold = lam * prob.alpha * prob.pf_aug[ws.idx]
+        inside = jnp.abs(ws.grad[ws.idx]) / jnp.where(threshold > 0, threshold, 1.0)
+        zero_slot = (ws.b == 0) & (prob.pf_aug[ws.idx] > 0) & (threshold > 0) & (inside < 1.0)
+        priority = jnp.where(ws.idx == p2 - 1, 3.0, jnp.where(zero_slot, 2.0 - inside, 0.0))
+        priority = jnp.where((slot_ids > 0) & ~fresh, priority, 0.0)
+        has_slot = jnp.max(priority) > 0
+        slot = jnp.argmax(priority)
 
         def place(ws):
             idx = ws.idx.at[slot].set(j.astype(ws.idx.dtype))
@@ -353,7 +358,7 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
     size = prob.pf_aug.shape[0]
     strong = jnp.abs(ws.grad) > prob.alpha * (2.0 * lam - lam_prev) * prob.pf_aug
     candidates = strong & ~_in_working_set(ws, size) & (prob.pf_aug > 0) & (prob.lo_aug < prob.hi_aug)
-    ws = _add_features(family, prob, ws, jnp.where(candidates, jnp.abs(ws.grad) + 1.0, 0.0), False)
+    ws = _add_features(family, prob, ws, jnp.where(candidates, jnp.abs(ws.grad) + 1.0, 0.0), False, lam)
     eps = jnp.finfo(ws.b.dtype).eps
 
     def cond(c):
@@ -372,7 +377,7 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
         outside = ~_in_working_set(ws, size) & (viol > 0) & (prob.pf_aug > 0)
         score = jnp.where(outside & ~done, viol + 1.0, 0.0)
         n_new = jnp.sum(score > 0)
-        ws = _add_features(family, prob, ws, score, True)
+        ws = _add_features(family, prob, ws, score, True, lam)
         # No violator outside: the working-set solve itself was not accurate enough.
         inner_tol = jnp.where(n_new == 0, jnp.maximum(inner_tol * 1e-3, eps * eps * prob.obj_scale), inner_tol)
         improved = (n_new > 0) | (primal < prev[0] - 4 * eps * jnp.abs(primal))
@@ -466,7 +471,7 @@ def run_path(
     must = must.at[p].set(False).at[p + 1].set(False)
     warm = (b_aug_init != 0) & ~must
     score = jnp.where(must, 2.0, 0.0) + jnp.where(warm, 1.0 + jnp.abs(b_aug_init) / (1.0 + jnp.max(jnp.abs(b_aug_init))), 0.0)
-    ws = _add_features(family, prob, ws, score, True)
+    ws = _add_features(family, prob, ws, score, True, jnp.zeros((), dtype))
     ws = ws._replace(b=jnp.where(ws.idx < p, b_aug_init[jnp.clip(ws.idx, 0, p + 1)], ws.b))
     if family.is_quadratic:
         ws = ws._replace(grad=c_full - jnp.matmul(ws.gram_cols, ws.b, precision=_HIGHEST))
