@@ -6,12 +6,24 @@ See :func:`jaxreg.path` for the objective and the naming map to glmnet and sciki
 from jaxreg.families import Binomial, Family, Gaussian, get_family
 from jaxreg.path import ConvergenceWarning, SeparationWarning, path, trace_count
 from jaxreg.result import PathResult
+from jaxreg.sweep import BatchPathResult, path_batch
+from jaxreg.cv import CVResult, cv, make_folds
+from jaxreg.stability import StabilityResult, stability_selection
+from jaxreg import datasets
 
 __version__ = "0.1.0"
 
 __all__ = [
     "path",
     "PathResult",
+    "path_batch",
+    "BatchPathResult",
+    "cv",
+    "CVResult",
+    "make_folds",
+    "stability_selection",
+    "StabilityResult",
+    "datasets",
     "ConvergenceWarning",
     "SeparationWarning",
     "Family",

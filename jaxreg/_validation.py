@@ -124,9 +124,14 @@ def _binary_labels(y):
 
 
 def validate_inputs(
-    X, y, *, family_name, sample_weight, offset, penalty_factor, lower_bounds, upper_bounds, l1_ratio
+    X, y, *, family_name, sample_weight, offset, penalty_factor, lower_bounds, upper_bounds, l1_ratio,
+    X_checked=False,
 ) -> ValidatedData:
-    """Check and normalize everything but lambdas; see ``jaxreg.path`` for the rules."""
+    """Check and normalize everything but lambdas; see ``jaxreg.path`` for the rules.
+
+    ``X_checked=True`` skips the O(np) finiteness and magnitude scans of an X that a previous
+    call already validated (batched sweeps validate X once, then each member's y and weights).
+    """
     _refuse_sparse("X", X)
     if X is None:
         raise ValueError("X must not be None")
@@ -143,8 +148,9 @@ def validate_inputs(
         raise ValueError(f"at least 2 samples are needed; got {n}")
     if p < 1:
         raise ValueError("X has no features (0 columns)")
-    _check_finite("X", X)
-    _check_magnitude("X", X, dtype)
+    if not X_checked:
+        _check_finite("X", X)
+        _check_magnitude("X", X, dtype)
 
     if not (np.isscalar(l1_ratio) or np.ndim(l1_ratio) == 0):
         raise ValueError(f"l1_ratio must be a scalar in [0, 1]; got {l1_ratio!r}")

@@ -64,10 +64,30 @@ def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, gr
     )
 
 
-_compiled_path = jax.jit(
-    _traced_run_path,
-    static_argnames=("family", "capacity", "fit_intercept", "standardize", "grid_from_ratios"),
-)
+_STATIC = ("family", "capacity", "fit_intercept", "standardize", "grid_from_ratios")
+_compiled_path = jax.jit(_traced_run_path, static_argnames=_STATIC)
+
+
+def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, grid_from_ratios):
+    """``run_path`` vmapped over the per-member fields of ``inputs`` (leading axis)."""
+    axes = PathInputs(*[0 if f in _MEMBER_FIELDS else None for f in PathInputs._fields])
+
+    def one(member):
+        _TRACES["count"] += 1
+        return run_path(
+            member,
+            family=family,
+            capacity=capacity,
+            fit_intercept=fit_intercept,
+            standardize=standardize,
+            grid_from_ratios=grid_from_ratios,
+            pure_linalg=True,
+        )
+
+    return jax.vmap(one, in_axes=(axes,))(inputs)
+
+
+_compiled_batch = jax.jit(_traced_run_batch, static_argnames=_STATIC)
 
 
 def _next_pow2(k: int) -> int:
@@ -141,54 +161,98 @@ def path(
         l1_ratio=l1_ratio,
     )
     user_lambdas, order = validate_lambdas(lambdas, n_lambdas, lambda_min_ratio)
+    tol = check_options(tol, max_iter, fit_intercept, standardize, data.dtype)
     n, p = data.X.shape
-    is64 = data.dtype == np.float64
+    grid, from_ratios = lambda_grid(user_lambdas, order, n, p, n_lambdas, lambda_min_ratio)
+    inputs = make_inputs(data, [data], [float(l1_ratio)], grid[None, :], tol, max_iter)
+    pieces = solve(inputs, data, fam, fit_intercept, standardize, from_ratios, batched=False, all_lasso=float(l1_ratio) == 1.0)
+    return assemble(pieces[0], data, fam.name, float(l1_ratio), tol, p)
+
+
+def check_options(tol, max_iter, fit_intercept, standardize, dtype) -> float:
+    """Validate the solver options; return tol with its dtype-dependent default filled in."""
     if tol is None:
-        tol = 1e-7 if is64 else 1e-4
-    tol = float(tol)
+        tol = 1e-7 if dtype == np.float64 else 1e-4
+    try:
+        tol = float(tol)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"tol must be a number; got {tol!r}") from exc
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a positive finite number; got {tol!r}")
     if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
     if not isinstance(fit_intercept, (bool, np.bool_)) or not isinstance(standardize, (bool, np.bool_)):
         raise TypeError("fit_intercept and standardize must be booleans")
+    return tol
 
+
+def lambda_grid(user_lambdas, order, n, p, n_lambdas, lambda_min_ratio):
+    """``(grid (K,), from_ratios)``: user lambdas sorted decreasing, or ratios to lambda_max."""
     if user_lambdas is not None:
-        grid = user_lambdas[order]
-        from_ratios = False
-    else:
-        ratio = lambda_min_ratio if lambda_min_ratio is not None else (1e-4 if n > p else 1e-2)
-        grid = np.logspace(0.0, np.log10(ratio), int(n_lambdas)) if n_lambdas > 1 else np.ones(1)
-        from_ratios = True
-    K = grid.shape[0]
+        return user_lambdas[order], False
+    ratio = lambda_min_ratio if lambda_min_ratio is not None else (1e-4 if n > p else 1e-2)
+    grid = np.logspace(0.0, np.log10(ratio), int(n_lambdas)) if n_lambdas > 1 else np.ones(1)
+    return grid, True
 
+
+def make_inputs(shared, members, l1_ratios, grids, tol, max_iter) -> PathInputs:
+    """Stack per-member arrays (y, w, offset: (B, n); l1_ratio: (B,); lambdas: (B, K)) with the
+    shared design and penalty arrays into PathInputs (NumPy; moved to JAX in ``solve``)."""
+    B = len(members)
+    p = shared.X.shape[1]
+    dt = shared.dtype
+    return PathInputs(
+        X=shared.X,
+        y=np.stack([m.y for m in members]),
+        w=np.stack([m.w for m in members]),
+        offset=np.stack([m.offset for m in members]),
+        pf=shared.pf,
+        lower=shared.lower,
+        upper=shared.upper,
+        l1_ratio=np.asarray(l1_ratios, dtype=dt).reshape(B),
+        lambdas=np.broadcast_to(np.asarray(grids, dtype=dt), (B, np.shape(grids)[-1])).copy(),
+        tol=np.asarray(tol, dtype=dt),
+        max_iter=np.asarray(int(max_iter), np.int32),
+        start=np.zeros(B, np.int32),
+        b_init=np.zeros((B, p), dt),
+        intercept_init=np.zeros(B, dt),
+    )
+
+
+_MEMBER_FIELDS = ("y", "w", "offset", "l1_ratio", "lambdas", "start", "b_init", "intercept_init")
+
+
+def _program(batched: bool):
+    if not batched:
+        return _compiled_path
+    return _compiled_batch
+
+
+def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios, *, batched, all_lasso):
+    """Run the compiled path program, growing the working set on overflow.
+
+    ``inputs`` has a leading member axis of size B on the per-member fields. Returns, per
+    member, the list of program outputs (one per capacity used), for ``assemble``.
+    """
+    n, p = data.X.shape
+    is64 = data.dtype == np.float64
+    B = inputs.y.shape[0]
     n_unpen = int(np.sum(data.pf == 0))
-    key = (n, p, fam.name, str(data.dtype), bool(fit_intercept), float(l1_ratio) == 1.0)
+    key = (n, p, fam.name, str(data.dtype), bool(fit_intercept), bool(all_lasso))
     capacity = max(_initial_capacity(n, p, n_unpen), _CAPACITY_HINT.get(key, 0))
     capacity = min(p, max(capacity, n_unpen + 1))
-
+    pieces = [[] for _ in range(B)]
+    current = inputs
     with jax.enable_x64(is64):
-        dt = jnp.float64 if is64 else jnp.float32
-        inputs = PathInputs(
-            X=jnp.asarray(data.X),
-            y=jnp.asarray(data.y),
-            w=jnp.asarray(data.w),
-            offset=jnp.asarray(data.offset),
-            pf=jnp.asarray(data.pf),
-            lower=jnp.asarray(data.lower),
-            upper=jnp.asarray(data.upper),
-            l1_ratio=jnp.asarray(float(l1_ratio), dt),
-            lambdas=jnp.asarray(grid, dt),
-            tol=jnp.asarray(tol, dt),
-            max_iter=jnp.asarray(int(max_iter), jnp.int32),
-            start=jnp.asarray(0, jnp.int32),
-            b_init=jnp.zeros(p, dt),
-            intercept_init=jnp.zeros((), dt),
-        )
-        pieces = []
         while True:
-            out = _compiled_path(
-                inputs,
+            if batched:
+                args = jax.tree_util.tree_map(jnp.asarray, current)
+            else:
+                args = jax.tree_util.tree_map(
+                    lambda a, f: jnp.asarray(a[0] if f in _MEMBER_FIELDS else a), current, PathInputs(*PathInputs._fields)
+                )
+            out = _program(batched)(
+                args,
                 family=fam,
                 capacity=capacity,
                 fit_intercept=bool(fit_intercept),
@@ -196,23 +260,27 @@ def path(
                 grid_from_ratios=from_ratios,
             )
             out = jax.tree_util.tree_map(np.asarray, out)
-            pieces.append(out)
-            if not bool(out["overflow"]) or capacity >= p:
+            if not batched:
+                out = jax.tree_util.tree_map(lambda a: a[None], out)
+            for b in range(B):
+                pieces[b].append(jax.tree_util.tree_map(lambda a: a[b], out))
+            overflow = out["overflow"]
+            if not np.any(overflow) or capacity >= p:
                 break
             capacity = min(p, 2 * capacity)
-            k_end = int(out["k_end"])
-            inputs = inputs._replace(
-                start=jnp.asarray(k_end, jnp.int32),
-                b_init=jnp.asarray(out["last_b"][:p]),
-                intercept_init=jnp.asarray(out["last_b"][p]),
-                lambdas=jnp.asarray(out["lambdas"]),
+            K = out["lambdas"].shape[1]
+            current = current._replace(
+                start=np.where(overflow, out["k_end"], K).astype(np.int32),
+                b_init=out["last_b"][:, :p],
+                intercept_init=out["last_b"][:, p],
+                lambdas=out["lambdas"],
             )
             from_ratios = False
     _CAPACITY_HINT[key] = max(_CAPACITY_HINT.get(key, 0), capacity)
-    return _assemble(pieces, data, fam.name, float(l1_ratio), tol, p)
+    return pieces
 
 
-def _assemble(pieces, data, family_name, l1_ratio, tol, p) -> PathResult:
+def assemble(pieces, data, family_name, l1_ratio, tol, p, warn=True) -> PathResult:
     last = pieces[-1]
     K = last["lambdas"].shape[0]
     fields = ("b", "idx", "objective", "gap", "kkt", "n_iter", "converged", "deviance")
@@ -257,7 +325,8 @@ def _assemble(pieces, data, family_name, l1_ratio, tol, p) -> PathResult:
         tol=tol,
         classes=data.classes,
     )
-    _warn(res)
+    if warn:
+        _warn(res)
     return res
 
 

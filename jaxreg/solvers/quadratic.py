@@ -61,18 +61,57 @@ def _objective_change(qp: QuadProblem, b, gr, delta):
     return smooth + pen
 
 
-def _regularized_solve(M, rhs, free):
+def _cholesky_loop(A):
+    """Lower Cholesky factor by a loop of matrix-vector products (pure XLA, no LAPACK call)."""
+    n = A.shape[0]
+    rows = jnp.arange(n)
+
+    def body(j, L):
+        v = A[:, j] - jnp.matmul(L, L[j, :], precision=_HIGHEST)
+        return L.at[:, j].set(jnp.where(rows >= j, v / jnp.sqrt(v[j]), 0.0))
+
+    return jax.lax.fori_loop(0, n, body, jnp.zeros_like(A))
+
+
+def _cho_solve_loop(L, rhs):
+    """Solve ``L L^T d = rhs`` by forward and back substitution loops."""
+    n = rhs.shape[0]
+
+    def forward(i, x):
+        return x.at[i].set((rhs[i] - jnp.dot(L[i], x)) / L[i, i])
+
+    z = jax.lax.fori_loop(0, n, forward, jnp.zeros_like(rhs))
+
+    def backward(k, x):
+        i = n - 1 - k
+        return x.at[i].set((z[i] - jnp.dot(L[:, i], x)) / L[i, i])
+
+    return jax.lax.fori_loop(0, n, backward, jnp.zeros_like(rhs))
+
+
+def _regularized_solve(M, rhs, free, pure_linalg=False):
     """Solve ``M d = rhs`` by Cholesky with a relative jitter of 1e-12, retried with 1e-6
     (Levenberg-Marquardt style) when rounding makes a nearly singular ``M`` indefinite, as
     happens on (nearly) separable logistic data. The jittered direction is still a descent
-    direction; the caller checks that the objective decreases."""
+    direction; the caller checks that the objective decreases.
+
+    ``pure_linalg`` factorizes with XLA loops instead of LAPACK custom calls. Batched
+    (vmapped) programs use it: on XLA:CPU (jaxlib 0.10.2) the batched LAPACK Cholesky inside
+    nested while loops intermittently deadlocks (all worker threads idle, the result never
+    ready); the loop version does not, and for the small working-set systems costs little.
+    """
     dtype = M.dtype
     eye = jnp.eye(M.shape[0], dtype=dtype)
     top = jnp.max(jnp.where(free, jnp.diagonal(M), 0.0)) + jnp.finfo(dtype).tiny
 
     def attempt(rel):
-        chol = jnp.linalg.cholesky(M + (rel * top) * eye)
-        d = jax.scipy.linalg.cho_solve((chol, True), rhs)
+        shifted = M + (rel * top) * eye
+        if pure_linalg:
+            chol = _cholesky_loop(shifted)
+            d = _cho_solve_loop(chol, rhs)
+        else:
+            chol = jnp.linalg.cholesky(shifted)
+            d = jax.scipy.linalg.cho_solve((chol, True), rhs)
         return d, jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.isfinite(d))
 
     d, ok = attempt(1e-12)
@@ -80,7 +119,7 @@ def _regularized_solve(M, rhs, free):
     return jnp.where(free & ok, d, 0.0), ok
 
 
-def _newton_step(qp: QuadProblem, b, gr):
+def _newton_step(qp: QuadProblem, b, gr, pure_linalg=False):
     """Active-set Newton step, truncated at the first kink, kept only if it descends."""
     m = b.shape[0]
     dtype = b.dtype
@@ -90,7 +129,7 @@ def _newton_step(qp: QuadProblem, b, gr):
     pair = free[:, None] & free[None, :]
     eye = jnp.eye(m, dtype=dtype)
     M = jnp.where(pair, qp.H + jnp.diag(qp.l2), eye)
-    d, ok = _regularized_solve(M, rhs, free)
+    d, ok = _regularized_solve(M, rhs, free, pure_linalg)
 
     # Largest step keeping every free coordinate in its orthant and its bounds.
     target = b + d
@@ -136,10 +175,11 @@ def subproblem_violation(qp: QuadProblem, b, gr):
     return jnp.max(jnp.where(den > 0, viol * viol / jnp.where(den > 0, den, 1.0), 0.0))
 
 
-def solve_quadratic(qp: QuadProblem, b, gr, tol, max_iter) -> QuadSolution:
+def solve_quadratic(qp: QuadProblem, b, gr, tol, max_iter, pure_linalg=False) -> QuadSolution:
     """Minimize the subproblem from ``(b, gr)`` until no coordinate can lower it by ``tol``.
 
-    ``tol`` is in objective units; ``max_iter`` bounds the Newton + sweep iterations.
+    ``tol`` is in objective units; ``max_iter`` bounds the Newton + sweep iterations;
+    ``pure_linalg`` (static) selects the LAPACK-free factorization (see ``_regularized_solve``).
     """
 
     def cond(state):
@@ -148,7 +188,7 @@ def solve_quadratic(qp: QuadProblem, b, gr, tol, max_iter) -> QuadSolution:
 
     def body(state):
         b, gr, it, _ = state
-        b, gr = _newton_step(qp, b, gr)
+        b, gr = _newton_step(qp, b, gr, pure_linalg)
         done = subproblem_violation(qp, b, gr) <= tol
 
         def sweep(args):

@@ -165,13 +165,13 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
 # --------------------------------------------------------------------------- inner solves
 
 
-def _solve_quadratic_family(prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget):
+def _solve_quadratic_family(prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget, pure_linalg):
     """Gaussian: one exact subproblem on the cached Gram."""
     l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
     H = ws.gram_cols[ws.idx, :]
     H = 0.5 * (H + H.T)
     gr = ws.grad[ws.idx]
-    sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi), ws.b, gr, inner_tol, budget)
+    sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi), ws.b, gr, inner_tol, budget, pure_linalg)
     grad = prob.c_full - jnp.matmul(ws.gram_cols, sol.b, precision=_HIGHEST)
     return ws._replace(b=sol.b, grad=grad), sol.n_iter
 
@@ -185,7 +185,7 @@ def _objective_change_glm(family: Family, prob: _Problem, eta, deta, b, delta, l
     return dloss + dpen
 
 
-def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget):
+def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget, pure_linalg):
     """Proximal Newton (IRLS) with Levenberg-Marquardt damping and backtracking.
 
     Each step minimizes the penalized quadratic model with Hessian
@@ -219,7 +219,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         # accurate far below the rounding level of the objective value).
         stationary = subproblem_violation(QuadProblem(H, l1, l2, lo, hi), b, gr) <= inner_tol
         qp = QuadProblem(H + jnp.diag(damp * jnp.diagonal(H)), l1, l2, lo, hi)
-        sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP))
+        sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP), pure_linalg)
         delta = sol.b - b
         deta = jnp.matmul(cols, delta, precision=_HIGHEST)
         # Decrease predicted by the linear part of the model (<= 0); Armijo on the true objective.
@@ -348,7 +348,7 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam):
 # --------------------------------------------------------------------------- one lambda
 
 
-def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0):
+def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0, pure_linalg):
     """Strong rule, then rounds of (working-set solve, certificate, add KKT violators).
 
     Stops when the relative gap is <= tol, when iterations run out, on overflow, or when
@@ -369,9 +369,9 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
         ws, it, rounds, stalled, inner_tol, prev, _ = c
         budget = max_iter - it
         if family.is_quadratic:
-            ws, used = _solve_quadratic_family(prob, ws, lam, inner_tol, budget)
+            ws, used = _solve_quadratic_family(prob, ws, lam, inner_tol, budget, pure_linalg)
         else:
-            ws, used = _solve_newton_family(family, prob, ws, lam, inner_tol, budget)
+            ws, used = _solve_newton_family(family, prob, ws, lam, inner_tol, budget, pure_linalg)
         primal, rel_gap, viol, dev = _certificate(family, prob, ws, lam)
         done = rel_gap <= tol
         outside = ~_in_working_set(ws, size) & (viol > 0) & (prob.pf_aug > 0)
@@ -419,8 +419,13 @@ def run_path(
     fit_intercept: bool,
     standardize: bool,
     grid_from_ratios: bool,
+    pure_linalg: bool = False,
 ):
-    """Compute the path; see the module docstring. Returns a dict of arrays."""
+    """Compute the path; see the module docstring. Returns a dict of arrays.
+
+    ``pure_linalg`` avoids LAPACK custom calls (set for vmapped programs, see
+    ``quadratic._regularized_solve``).
+    """
     X, y, w, offset = inputs.X, inputs.y, inputs.w, inputs.offset
     dtype = X.dtype
     n, p = X.shape
@@ -484,7 +489,7 @@ def run_path(
     # Null fit (all penalized coefficients at zero) for lambda_max, only on a fresh start.
     inner_tol0 = inputs.tol * 1e-2 * obj_scale
     hold = prob._replace(lo_aug=jnp.where(pf_aug > 0, 0.0, lo_aug), hi_aug=jnp.where(pf_aug > 0, 0.0, hi_aug))
-    null_ws, _, _, _ = _solve_one_lambda(family, hold, ws, jnp.zeros((), dtype), jnp.zeros((), dtype), inputs.tol, inputs.max_iter, inner_tol0)
+    null_ws, _, _, _ = _solve_one_lambda(family, hold, ws, jnp.zeros((), dtype), jnp.zeros((), dtype), inputs.tol, inputs.max_iter, inner_tol0, pure_linalg)
     floor_alpha = jnp.maximum(inputs.l1_ratio, 1e-3)
     ratio = jnp.where((pf_aug > 0) & (lo_aug < hi_aug), jnp.abs(null_ws.grad) / jnp.where(pf_aug > 0, pf_aug, 1.0), 0.0)
     lambda_max = jnp.max(ratio) / floor_alpha
@@ -513,7 +518,7 @@ def run_path(
         k, ws, out = c
         lam = lambdas[k]
         lam_prev = jnp.where(k == 0, jnp.maximum(lambda_max, lam), lambdas[jnp.maximum(k - 1, 0)])
-        new_ws, it, cert, done = _solve_one_lambda(family, prob, ws, lam, lam_prev, inputs.tol, inputs.max_iter, inner_tol0)
+        new_ws, it, cert, done = _solve_one_lambda(family, prob, ws, lam, lam_prev, inputs.tol, inputs.max_iter, inner_tol0, pure_linalg)
         primal, rel_gap, kkt, dev = cert
         record = lambda arr, val: arr.at[k].set(val)
         new_out = dict(

@@ -1,0 +1,192 @@
+"""Batched paths: many independent problems on one X in one compiled program.
+
+``path_batch`` solves B paths that share the design X (and penalty factors, bounds and
+options) but may differ in the response, the sample weights (bootstrap, subsample or
+cross-validation fold masks), the offset and the l1_ratio. The path program is vmapped over
+the members: each member keeps its own warm starts along its own lambda grid, and the
+matrix-vector work of all members becomes matrix-matrix work. A fold or a subsample is a
+weight vector, never a copy of X, so memory grows with B only through the small per-member
+state (the working-set Gram cache, (p + 2) x (capacity + 1) per member).
+
+Members that converge early wait for the slowest one inside a chunk (vmap of a while loop),
+so batch problems of similar difficulty together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+import numpy as np
+
+from jaxreg._validation import validate_inputs, validate_lambdas
+from jaxreg.families import get_family
+from jaxreg.path import _warn, assemble, check_options, lambda_grid, make_inputs, solve
+from jaxreg.result import PathResult
+
+__all__ = ["path_batch", "BatchPathResult"]
+
+_DEFAULT_MEMORY = 1 << 30  # bytes of per-member solver state allowed in one chunk
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchPathResult:
+    """B stacked paths (K lambdas each, p features).
+
+    ``lambdas`` (B, K), ``coef`` (B, K, p), ``intercept``, ``dev_ratio``, ``df``,
+    ``objective``, ``gap``, ``kkt``, ``n_iter``, ``converged`` (B, K), ``lambda_max`` (B,),
+    ``l1_ratio`` (B,). ``members[b]`` is member b's ``PathResult`` (prediction,
+    interpolation).
+    """
+
+    members: tuple
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __getitem__(self, b) -> PathResult:
+        return self.members[b]
+
+    def _stack(self, name):
+        return np.stack([getattr(m, name) for m in self.members])
+
+    lambdas = property(lambda self: self._stack("lambdas"))
+    coef = property(lambda self: self._stack("coef"))
+    intercept = property(lambda self: self._stack("intercept"))
+    dev_ratio = property(lambda self: self._stack("dev_ratio"))
+    df = property(lambda self: self._stack("df"))
+    objective = property(lambda self: self._stack("objective"))
+    gap = property(lambda self: self._stack("gap"))
+    kkt = property(lambda self: self._stack("kkt"))
+    n_iter = property(lambda self: self._stack("n_iter"))
+    converged = property(lambda self: self._stack("converged"))
+    lambda_max = property(lambda self: np.array([m.lambda_max for m in self.members]))
+    l1_ratio = property(lambda self: np.array([m.l1_ratio for m in self.members]))
+
+
+def _batch_size(name, value, axis_ndim):
+    """Leading batch size of ``value`` if it carries one (ndim == axis_ndim + 1), else None."""
+    if value is None:
+        return None
+    arr = np.asarray(value) if not hasattr(value, "nnz") else value
+    if getattr(arr, "ndim", 0) == axis_ndim + 1:
+        return arr.shape[0]
+    if getattr(arr, "ndim", 0) > axis_ndim + 1:
+        raise ValueError(f"{name} has too many dimensions for a batch: shape {arr.shape}")
+    return None
+
+
+def _member(value, b, batched):
+    if value is None:
+        return None
+    return np.asarray(value)[b] if batched else value
+
+
+def _chunk_size(B, n, p, K, capacity_guess, itemsize, memory):
+    per_member = itemsize * ((p + 2) * (capacity_guess + 1) * 2 + 8 * n + 2 * K * (capacity_guess + 1) + 4 * p)
+    return int(max(1, min(B, memory // max(per_member, 1))))
+
+
+def path_batch(
+    X,
+    y,
+    *,
+    family="gaussian",
+    l1_ratio=1.0,
+    sample_weight=None,
+    offset=None,
+    lambdas=None,
+    n_lambdas=100,
+    lambda_min_ratio=None,
+    penalty_factor=None,
+    lower_bounds=None,
+    upper_bounds=None,
+    fit_intercept=True,
+    standardize=True,
+    tol=None,
+    max_iter=1000,
+    chunk_size=None,
+    max_memory=_DEFAULT_MEMORY,
+    progress=False,
+) -> BatchPathResult:
+    """Solve B independent paths on one X in one compiled, vmapped program.
+
+    Any of ``y`` (B, n), ``sample_weight`` (B, n), ``offset`` (B, n), ``l1_ratio`` (B,) and
+    ``lambdas`` (B, K) may carry a leading batch axis; those that do must agree on B, the
+    others are shared by every member. Each member is exactly the problem ``jaxreg.path``
+    would solve with that member's arguments (same objective, grid rules, certificates).
+
+    chunk_size : members per compiled call (default: as many as ``max_memory`` bytes of
+        per-member solver state allow). Every chunk of the same size reuses one compilation.
+    progress : print one line per chunk to stderr.
+    """
+    fam = get_family(family)
+    sizes = {
+        "y": _batch_size("y", y, 1),
+        "sample_weight": _batch_size("sample_weight", sample_weight, 1),
+        "offset": _batch_size("offset", offset, 1),
+        "l1_ratio": _batch_size("l1_ratio", l1_ratio, 0),
+        "lambdas": _batch_size("lambdas", lambdas, 1),
+    }
+    given = {k: v for k, v in sizes.items() if v is not None}
+    if len(set(given.values())) > 1:
+        raise ValueError(f"batched arguments disagree on the batch size: {given}")
+    B = next(iter(given.values()), 1)
+    if B < 1:
+        raise ValueError("the batch is empty")
+
+    members = []
+    for b in range(B):
+        data = validate_inputs(
+            X,
+            _member(y, b, sizes["y"] is not None),
+            family_name=fam.name,
+            sample_weight=_member(sample_weight, b, sizes["sample_weight"] is not None),
+            offset=_member(offset, b, sizes["offset"] is not None),
+            penalty_factor=penalty_factor,
+            lower_bounds=lower_bounds,
+            upper_bounds=upper_bounds,
+            l1_ratio=_member(l1_ratio, b, sizes["l1_ratio"] is not None),
+            X_checked=b > 0,
+        )
+        if b > 0:
+            data = data._replace(X=members[0].X)
+        members.append(data)
+    shared = members[0]
+    n, p = shared.X.shape
+    ratios = [float(_member(l1_ratio, b, sizes["l1_ratio"] is not None)) for b in range(B)]
+
+    grids = []
+    from_ratios = None
+    for b in range(B):
+        user, order = validate_lambdas(_member(lambdas, b, sizes["lambdas"] is not None), n_lambdas, lambda_min_ratio)
+        grid, from_r = lambda_grid(user, order, n, p, n_lambdas, lambda_min_ratio)
+        grids.append(grid)
+        from_ratios = from_r
+    K = grids[0].shape[0]
+    tol = check_options(tol, max_iter, fit_intercept, standardize, shared.dtype)
+
+    if chunk_size is None:
+        chunk_size = _chunk_size(B, n, p, K, min(p, 256), shared.dtype.itemsize, max_memory)
+    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+
+    results = []
+    t0 = time.perf_counter()
+    for lo in range(0, B, chunk_size):
+        idx = list(range(lo, min(B, lo + chunk_size)))
+        # Pad the last chunk with copies of its first member so every chunk has one shape.
+        padded = idx + [idx[0]] * (chunk_size - len(idx)) if B > chunk_size else idx
+        inputs = make_inputs(shared, [members[i] for i in padded], [ratios[i] for i in padded],
+                             np.stack([grids[i] for i in padded]), tol, max_iter)
+        pieces = solve(inputs, shared, fam, fit_intercept, standardize, from_ratios, batched=True,
+                       all_lasso=all(r == 1.0 for r in ratios))
+        for j, i in enumerate(idx):
+            results.append(assemble(pieces[j], members[i], fam.name, ratios[i], tol, p, warn=False))
+        if progress:
+            done = min(B, lo + chunk_size)
+            print(f"jaxreg: {done}/{B} paths solved ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+    for res in results:
+        _warn(res)
+    return BatchPathResult(tuple(results))

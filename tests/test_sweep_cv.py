@@ -1,0 +1,165 @@
+"""Batched sweeps, cross-validation and stability selection against one-by-one references."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import jaxreg
+from jaxreg.cv import _pointwise_loss, _select, cv, make_folds
+from jaxreg.stability import stability_selection
+from jaxreg.sweep import path_batch
+
+
+@pytest.fixture(scope="module")
+def gdata():
+    X, y, _ = jaxreg.datasets.make_glmnet_benchmark(90, 15, 0.4, seed=11)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def bdata():
+    X, y, _ = jaxreg.datasets.make_glmnet_benchmark(90, 15, 0.4, family="binomial", seed=12)
+    return X, y
+
+
+def test_batched_weights_and_l1_ratios_equal_one_by_one(gdata):
+    X, y = gdata
+    rng = np.random.default_rng(0)
+    W = rng.poisson(1.0, size=(4, X.shape[0])).astype(float)
+    ratios = np.array([1.0, 0.5, 0.2, 1.0])
+    batch = path_batch(X, y, sample_weight=W, l1_ratio=ratios, n_lambdas=20)
+    assert batch.coef.shape == (4, 20, 15)
+    for b in range(4):
+        one = jaxreg.path(X, y, sample_weight=W[b], l1_ratio=ratios[b], n_lambdas=20)
+        np.testing.assert_allclose(batch.lambdas[b], one.lambdas, rtol=1e-12)
+        np.testing.assert_allclose(batch.objective[b], one.objective, rtol=2e-7)
+        assert np.all(batch.gap[b] <= 1e-7)
+
+
+def test_batched_responses_binomial_equal_one_by_one(bdata):
+    X, y = bdata
+    Y = np.stack([y, 1 - y, y[::-1]])
+    lam = np.logspace(-1, -3, 12)
+    batch = path_batch(X, Y, family="binomial", lambdas=lam)
+    for b in range(3):
+        one = jaxreg.path(X, Y[b], family="binomial", lambdas=lam)
+        np.testing.assert_allclose(batch.objective[b], one.objective, rtol=2e-7)
+
+
+def test_chunks_give_the_same_answer_and_report_progress(gdata, capsys):
+    X, y = gdata
+    W = np.random.default_rng(1).uniform(0.5, 1.5, size=(5, X.shape[0]))
+    whole = path_batch(X, y, sample_weight=W, n_lambdas=20)
+    chunked = path_batch(X, y, sample_weight=W, n_lambdas=20, chunk_size=2, progress=True)
+    np.testing.assert_allclose(chunked.objective, whole.objective, rtol=2e-7)
+    assert "5/5 paths solved" in capsys.readouterr().err
+
+
+def test_batch_sizes_must_agree(gdata):
+    X, y = gdata
+    with pytest.raises(ValueError, match="disagree on the batch size"):
+        path_batch(X, np.stack([y, y]), l1_ratio=[1.0, 0.5, 0.2])
+
+
+def _reference_cv(X, y, family, folds, lambdas, l1_ratio, scoring):
+    """CV curve from a plain loop over folds with jaxreg.path on row subsets."""
+    errs = []
+    for f in np.unique(folds):
+        tr, te = folds != f, folds == f
+        fit = jaxreg.path(X[tr], y[tr], family=family, lambdas=lambdas, l1_ratio=l1_ratio)
+        eta = X[te] @ fit.coef.T + fit.intercept
+        yt = (y[te] == fit.classes[1]).astype(float) if family == "binomial" else y[te]
+        errs.append(_pointwise_loss(scoring, family, yt, eta).mean(axis=0))
+    errs = np.array(errs)
+    W = np.bincount(folds) / len(folds)
+    mean = W @ errs
+    se = np.sqrt(W @ (errs - mean) ** 2 / (len(W) - 1))
+    return mean, se
+
+
+@pytest.mark.parametrize("family,scoring", [("gaussian", "mse"), ("binomial", "deviance")])
+def test_cv_matches_a_loop_over_fold_subsets(gdata, bdata, family, scoring):
+    X, y = gdata if family == "gaussian" else bdata
+    folds = np.random.default_rng(5).permutation(np.arange(X.shape[0]) % 5)
+    res = cv(X, y, family=family, fold_ids=folds, scoring=scoring, n_lambdas=20, l1_ratio=[1.0, 0.5])
+    for l, ratio in enumerate(res.l1_ratios):
+        mean, se = _reference_cv(X, y, family, folds, res.lambdas[l], ratio, scoring)
+        np.testing.assert_allclose(res.cv_mean[l], mean, rtol=1e-5)
+        np.testing.assert_allclose(res.cv_se[l], se, rtol=1e-4, atol=1e-8 * mean.max())
+        assert (res.index_min[l], res.index_1se[l]) == _select(mean, se, False)
+    assert res.lambda_1se >= res.lambda_min
+    assert res.l1_ratio == res.l1_ratios[np.argmin(res.cv_mean[np.arange(2), res.index_min])]
+
+
+def test_cv_matches_glmnet_fold_fits(gdata):
+    gn = pytest.importorskip("glmnet", reason="python-glmnet is not installed")
+    X, y = gdata
+    folds = np.arange(X.shape[0]) % 5
+    res = cv(X, y, fold_ids=folds, scoring="mse", n_lambdas=20)
+    lam = res.lambdas[0]
+    errs = []
+    for f in range(5):
+        tr, te = folds != f, folds == f
+        m = gn.ElasticNet(alpha=1.0, n_splits=0, tol=1e-14, lambda_path=lam, max_iter=10**6).fit(X[tr], y[tr])
+        errs.append(((y[te, None] - X[te] @ m.coef_path_ - m.intercept_path_) ** 2).mean(axis=0))
+    mean = np.mean(errs, axis=0)
+    np.testing.assert_allclose(res.cv_mean[0], mean, rtol=1e-4)
+    se = np.sqrt(np.mean((np.array(errs) - mean) ** 2, axis=0) / 4)
+    assert (res.index_min[0], res.index_1se[0]) == _select(mean, se, False)
+
+
+def test_cv_auc_class_and_keep(bdata):
+    X, y = bdata
+    folds = make_folds(y, 4, stratified=True, seed=2)
+    for f in range(4):  # stratified: each fold holds its share of each class (+-1)
+        assert abs(np.mean(y[folds == f]) - np.mean(y)) < 2.0 / np.sum(folds == f) + 1e-12
+    res = cv(X, y, family="binomial", fold_ids=folds, scoring="auc", n_lambdas=20, keep=True)
+    assert res.oof_link.shape == (1, X.shape[0], 20)
+    for f in range(4):
+        te = folds == f
+        k = 7
+        assert res.cv_folds[0, f, k] == pytest.approx(roc_auc_score(y[te], res.oof_link[0, te, k]), rel=1e-12)
+    # AUC is maximized: lambda_min has the best mean.
+    assert res.cv_mean[0, res.index_min[0]] == pytest.approx(np.nanmax(res.cv_mean[0]))
+    cls = cv(X, y, family="binomial", fold_ids=folds, scoring="class", n_lambdas=20)
+    assert np.all((cls.cv_mean >= 0) & (cls.cv_mean <= 1))
+    prob = cls.predict(X[:3], "lambda_min", type="response")
+    assert prob.shape == (3,) and np.all((prob > 0) & (prob < 1))
+
+
+def test_cv_bad_input(gdata, bdata):
+    X, y = gdata
+    with pytest.raises(ValueError, match="scoring"):
+        cv(X, y, scoring="auc")
+    with pytest.raises(ValueError, match="fold_ids"):
+        cv(X, y, fold_ids=np.zeros(5, dtype=int))
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        cv(X, y, fold_ids=np.zeros(X.shape[0], dtype=int), n_lambdas=20)
+    with pytest.raises(ValueError, match="n_folds"):
+        cv(X, y, n_folds=1, n_lambdas=20)
+    Xb, yb = bdata
+    folds = (yb == 1).astype(int)  # each training set would hold one class only
+    with pytest.raises(ValueError, match="only one class"):
+        cv(Xb, yb, family="binomial", fold_ids=folds, n_lambdas=20)
+
+
+def test_stability_selection_recovers_the_true_support():
+    rng = np.random.default_rng(0)
+    n, p = 150, 40
+    X = rng.standard_normal((n, p))
+    beta = np.zeros(p)
+    support = [3, 17, 29]
+    beta[support] = [2.0, -1.5, 1.0]
+    y = X @ beta + rng.standard_normal(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = stability_selection(X, y, n_subsamples=20, n_lambdas=25, lambda_min_ratio=1e-2, threshold=0.75)
+    assert sorted(res.selected.tolist()) == support
+    assert res.probabilities.shape == (25, p)
+    assert np.all(res.max_probability[support] == 1.0)
+    assert res.masks.shape == (20, n) and np.all(res.masks.sum(axis=1) == n // 2)
+    # complementary pairs are disjoint
+    assert np.all(res.masks[0::2] * res.masks[1::2] == 0)
+    assert np.isfinite(res.error_bound) and res.error_bound > 0
