@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import jaxreg
 
 N, P = 30, 8
-SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _data(seed, family="gaussian", rho=0.3):
