@@ -25,6 +25,7 @@ test-all: $(VENV)/.installed
 bench: $(VENV)/.installed
 	-$(PY) -m pip install -q celer skglm
 	$(PY) benchmarks/bench_path.py
+	$(PY) benchmarks/bench_cv.py
 
 clean:
 	rm -rf $(VENV) jaxreg-demo .pytest_cache
