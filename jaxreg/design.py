@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Design", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram"]
+__all__ = ["Design", "column_moments", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -32,32 +32,30 @@ class Design(NamedTuple):
         return self.X.shape[1]
 
 
-def make_design(X, w, fit_intercept: bool, standardize: bool) -> Design:
-    """Weighted centering and scaling as glmnet does it.
+def column_moments(X, w, fit_intercept: bool):
+    """``(center, variance)`` per column in one pass over X: weighted mean (0 without an
+    intercept) and ``sum_i w_i x_ij^2 - center^2`` (floored at 0), plus the second moment
+    ``sum_i w_i x_ij^2`` for relative tests. ``w`` sums to one."""
+    p = X.shape[1]
+    center = jnp.matmul(w, X, precision=_HIGHEST) if fit_intercept else jnp.zeros(p, X.dtype)
+    second = jnp.matmul(w, X * X, precision=_HIGHEST)
+    return center, jnp.maximum(second - center * center, 0.0), second
+
+
+def make_design(X, center, variance, standardize: bool) -> Design:
+    """Weighted centering and scaling as glmnet does it, from ``column_moments``.
 
     With an intercept, columns are centered at their weighted mean ``m_j = sum_i w_i x_ij``
     and (if ``standardize``) scaled by ``s_j = sqrt(sum_i w_i (x_ij - m_j)^2)``; without an
     intercept ``m = 0`` and ``s_j = sqrt(sum_i w_i x_ij^2)``. Constant columns get ``s = 1``
-    (the caller fixes their coefficients at zero). ``w`` sums to one.
+    (the caller fixes their coefficients at zero).
     """
-    dtype = X.dtype
-    p = X.shape[1]
-    center = jnp.matmul(w, X, precision=_HIGHEST) if fit_intercept else jnp.zeros(p, dtype)
     if standardize:
-        second = jnp.matmul(w, X * X, precision=_HIGHEST)
-        var = jnp.maximum(second - center * center, 0.0)
-        scale = jnp.sqrt(var)
+        scale = jnp.sqrt(variance)
         scale = jnp.where(scale > 0, scale, 1.0)
     else:
-        scale = jnp.ones(p, dtype)
+        scale = jnp.ones(X.shape[1], X.dtype)
     return Design(X, center, scale)
-
-
-def column_spread(X, w, fit_intercept: bool):
-    """Weighted standard deviation (or root mean square without intercept) of each column."""
-    center = jnp.matmul(w, X, precision=_HIGHEST) if fit_intercept else 0.0
-    second = jnp.matmul(w, X * X, precision=_HIGHEST)
-    return jnp.sqrt(jnp.maximum(second - center * center, 0.0))
 
 
 def matvec(d: Design, b):

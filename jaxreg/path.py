@@ -52,7 +52,7 @@ def trace_count() -> int:
     return _TRACES["count"]
 
 
-def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, grid_from_ratios):
+def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, grid_from_ratios, pure_linalg=False):
     _TRACES["count"] += 1
     return run_path(
         inputs,
@@ -61,6 +61,7 @@ def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, gr
         fit_intercept=fit_intercept,
         standardize=standardize,
         grid_from_ratios=grid_from_ratios,
+        pure_linalg=pure_linalg,
     )
 
 
@@ -73,8 +74,7 @@ def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, g
     axes = PathInputs(*[0 if f in _MEMBER_FIELDS else None for f in PathInputs._fields])
 
     def one(member):
-        _TRACES["count"] += 1
-        return run_path(
+        return _traced_run_path(
             member,
             family=family,
             capacity=capacity,
