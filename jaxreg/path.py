@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxreg._blas import single_threaded_blas
 from jaxreg._validation import validate_inputs, validate_lambdas
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
@@ -228,22 +229,85 @@ def _program(batched: bool):
     return _compiled_batch
 
 
+# Small problems are padded to shape buckets so that nearby shapes share one compiled
+# program (compilation, ~3 s, dominates their solve time). Padding rows carry zero weight and
+# padding columns are zero, hence constant and fixed at zero: the solution is unchanged.
+_BUCKET_MAX_CELLS = 1 << 15
+
+
+def _bucket(value: int, floor: int) -> int:
+    return max(floor, _next_pow2(value))
+
+
+def padded_shape(n: int, p: int, K: int, B: int) -> tuple[int, int, int, int]:
+    """``(n, p, K, B)`` of the compiled program: powers of two for small problems, else as is."""
+    n_pad, p_pad = _bucket(n, 16), _bucket(p, 4)
+    if n_pad * p_pad > _BUCKET_MAX_CELLS:
+        return n, p, K, B
+    return n_pad, p_pad, _bucket(K, 8), (_bucket(B, 1) if B > 1 else 1)
+
+
+def _pad_axis(a, axis, size, mode="zero"):
+    """Pad ``a`` along ``axis`` to ``size`` with zeros, or by repeating the first / last entry."""
+    extra = size - a.shape[axis]
+    if extra == 0:
+        return a
+    if mode == "zero":
+        widths = [(0, 0)] * a.ndim
+        widths[axis] = (0, extra)
+        return np.pad(a, widths)
+    edge = np.take(a, [0 if mode == "first" else -1], axis=axis)
+    return np.concatenate([a, np.repeat(edge, extra, axis=axis)], axis=axis)
+
+
+def pad_inputs(inputs: PathInputs, n_pad: int, p_pad: int, K_pad: int, B_pad: int) -> PathInputs:
+    """Pad rows (zero weight), columns (zero, penalty factor 1), lambdas (repeat the last)
+    and members (repeat the first) to the bucketed shape."""
+    f = inputs
+    return PathInputs(
+        X=_pad_axis(_pad_axis(f.X, 0, n_pad), 1, p_pad),
+        y=_pad_axis(_pad_axis(f.y, 1, n_pad), 0, B_pad, "first"),
+        w=_pad_axis(_pad_axis(f.w, 1, n_pad), 0, B_pad, "first"),
+        offset=_pad_axis(_pad_axis(f.offset, 1, n_pad), 0, B_pad, "first"),
+        pf=np.concatenate([f.pf, np.ones(p_pad - f.pf.shape[0], f.pf.dtype)]),
+        lower=_pad_axis(f.lower, 0, p_pad),
+        upper=_pad_axis(f.upper, 0, p_pad),
+        l1_ratio=_pad_axis(f.l1_ratio, 0, B_pad, "first"),
+        lambdas=_pad_axis(_pad_axis(f.lambdas, 1, K_pad, "last"), 0, B_pad, "first"),
+        tol=f.tol,
+        max_iter=f.max_iter,
+        start=_pad_axis(f.start, 0, B_pad, "first"),
+        b_init=_pad_axis(_pad_axis(f.b_init, 1, p_pad), 0, B_pad, "first"),
+        intercept_init=_pad_axis(f.intercept_init, 0, B_pad, "first"),
+    )
+
+
+_PER_LAMBDA = ("b", "idx", "objective", "gap", "kkt", "n_iter", "converged", "deviance", "lambdas")
+
+
+def _unpad_member(out: dict, K: int) -> dict:
+    """Drop the padded lambdas of one member's output (columns stay padded: see ``assemble``)."""
+    return {k: (v[:K] if k in _PER_LAMBDA else v) for k, v in out.items()} | {"k_end": np.minimum(out["k_end"], K)}
+
+
 def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios, *, batched, all_lasso):
     """Run the compiled path program, growing the working set on overflow.
 
     ``inputs`` has a leading member axis of size B on the per-member fields. Returns, per
-    member, the list of program outputs (one per capacity used), for ``assemble``.
+    member, the list of program outputs (one per capacity used), for ``assemble``. Small
+    problems run padded to a bucketed shape (``padded_shape``).
     """
     n, p = data.X.shape
     is64 = data.dtype == np.float64
-    B = inputs.y.shape[0]
+    B, K = inputs.lambdas.shape
+    n_pad, p_pad, K_pad, B_pad = padded_shape(n, p, K, B if batched else 1)
+    current = pad_inputs(inputs, n_pad, p_pad, K_pad, B_pad if batched else B)
     n_unpen = int(np.sum(data.pf == 0))
-    key = (n, p, fam.name, str(data.dtype), bool(fit_intercept), bool(all_lasso))
-    capacity = max(_initial_capacity(n, p, n_unpen), _CAPACITY_HINT.get(key, 0))
-    capacity = min(p, max(capacity, n_unpen + 1))
+    key = (n_pad, p_pad, fam.name, str(data.dtype), bool(fit_intercept), bool(all_lasso))
+    capacity = max(_initial_capacity(n_pad, p_pad, n_unpen), _CAPACITY_HINT.get(key, 0))
+    capacity = min(p_pad, max(capacity, n_unpen + 1))
     pieces = [[] for _ in range(B)]
-    current = inputs
-    with jax.enable_x64(is64):
+    with jax.enable_x64(is64), single_threaded_blas():
         while True:
             if batched:
                 args = jax.tree_util.tree_map(jnp.asarray, current)
@@ -263,16 +327,15 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
             if not batched:
                 out = jax.tree_util.tree_map(lambda a: a[None], out)
             for b in range(B):
-                pieces[b].append(jax.tree_util.tree_map(lambda a: a[b], out))
+                pieces[b].append(_unpad_member(jax.tree_util.tree_map(lambda a: a[b], out), K))
             overflow = out["overflow"]
-            if not np.any(overflow) or capacity >= p:
+            if not np.any(overflow) or capacity >= p_pad:
                 break
-            capacity = min(p, 2 * capacity)
-            K = out["lambdas"].shape[1]
+            capacity = min(p_pad, 2 * capacity)
             current = current._replace(
-                start=np.where(overflow, out["k_end"], K).astype(np.int32),
-                b_init=out["last_b"][:, :p],
-                intercept_init=out["last_b"][:, p],
+                start=np.where(overflow, out["k_end"], K_pad).astype(np.int32),
+                b_init=out["last_b"][:, :p_pad],
+                intercept_init=out["last_b"][:, p_pad],
                 lambdas=out["lambdas"],
             )
             from_ratios = False
@@ -290,18 +353,20 @@ def assemble(pieces, data, family_name, l1_ratio, tol, p, warn=True) -> PathResu
         for f in fields:
             if merged[f].ndim == 2 and piece[f].shape[1] != merged[f].shape[1]:
                 width = piece[f].shape[1]
-                fill = p + 1 if f == "idx" else 0
+                fill = last["scale"].shape[0] + 1 if f == "idx" else 0
                 grown = np.full((K, width), fill, dtype=piece[f].dtype)
                 grown[:, : merged[f].shape[1]] = merged[f]
                 merged[f] = grown
             merged[f][start:] = piece[f][start:]
-    scale = last["scale"].astype(np.float64)
-    center = last["center"].astype(np.float64)
-    coef_std = np.zeros((K, p + 2))
+    # Slot indices live in the (possibly padded) column space of the program: p_run >= p.
+    p_run = last["scale"].shape[0]
+    scale = last["scale"].astype(np.float64)[:p]
+    center = last["center"].astype(np.float64)[:p]
+    coef_std = np.zeros((K, p_run + 2))
     rows = np.repeat(np.arange(K), merged["idx"].shape[1])
     np.add.at(coef_std, (rows, merged["idx"].reshape(-1)), merged["b"].reshape(-1).astype(np.float64))
     coef = coef_std[:, :p] / scale
-    intercept = coef_std[:, p] + float(last["intercept_shift"]) - coef @ center
+    intercept = coef_std[:, p_run] + float(last["intercept_shift"]) - coef @ center
     dtype = data.dtype
     null_dev = float(last["null_deviance"])
     dev = merged["deviance"].astype(np.float64)
