@@ -185,6 +185,7 @@ def cv(
     tol=None,
     max_iter=1000,
     chunk_size=None,
+    n_jobs=None,
     progress=False,
 ) -> CVResult:
     """K-fold cross-validation of elastic-net paths (see the module docstring).
@@ -192,7 +193,8 @@ def cv(
     ``l1_ratio`` may be a scalar or a sequence; every (fold, l1_ratio) pair and the full-data
     paths are solved in batched compiled calls. ``fold_ids`` (n,) overrides ``n_folds`` /
     ``seed``; by default folds are random (``seed``) and, for binomial, stratified by class.
-    Other arguments are those of ``jaxreg.path``.
+    ``chunk_size``, ``n_jobs`` and ``progress`` are those of ``jaxreg.path_batch``; other
+    arguments are those of ``jaxreg.path``.
     """
     fam = get_family(family)
     allowed = _SCORES[fam.name]
@@ -207,7 +209,7 @@ def cv(
         lambdas=lambdas, n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio,
         penalty_factor=penalty_factor, lower_bounds=lower_bounds, upper_bounds=upper_bounds,
         fit_intercept=fit_intercept, standardize=standardize, tol=tol, max_iter=max_iter,
-        chunk_size=chunk_size,
+        chunk_size=chunk_size, n_jobs=n_jobs,
     )
     Xa = np.asarray(X)
     n = Xa.shape[0]
@@ -245,7 +247,7 @@ def cv(
         X, y, family=fam, l1_ratio=members_r, sample_weight=members_w, offset=offset,
         lambdas=members_lam, penalty_factor=penalty_factor, lower_bounds=lower_bounds,
         upper_bounds=upper_bounds, fit_intercept=fit_intercept, standardize=standardize,
-        tol=tol, max_iter=max_iter, chunk_size=chunk_size, progress=progress,
+        tol=tol, max_iter=max_iter, chunk_size=chunk_size, n_jobs=n_jobs, progress=progress,
     )
 
     K = grids.shape[1]

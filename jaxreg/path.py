@@ -70,25 +70,35 @@ _STATIC = ("family", "capacity", "fit_intercept", "standardize", "grid_from_rati
 _compiled_path = jax.jit(_traced_run_path, static_argnames=_STATIC)
 
 
-def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, grid_from_ratios):
-    """``run_path`` vmapped over the per-member fields of ``inputs`` (leading axis)."""
-    axes = PathInputs(*[0 if f in _MEMBER_FIELDS else None for f in PathInputs._fields])
+def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, grid_from_ratios, vectorize):
+    """``run_path`` over the per-member fields of ``inputs`` (leading axis), in one program.
+
+    ``vectorize=False`` (CPU): members run one after another (``lax.map``), each at its own
+    pace with LAPACK factorizations. ``vectorize=True`` (accelerators): ``vmap``, so every
+    member's while loops run in lockstep (each step waits for the slowest member) and the
+    factorizations are XLA loops (batched LAPACK Cholesky inside nested while loops
+    deadlocks intermittently on XLA:CPU, jaxlib 0.10.2).
+    """
+    shared = {f: getattr(inputs, f) for f in PathInputs._fields if f not in _MEMBER_FIELDS}
+    per_member = {f: getattr(inputs, f) for f in _MEMBER_FIELDS}
 
     def one(member):
         return _traced_run_path(
-            member,
+            PathInputs(**shared, **member),
             family=family,
             capacity=capacity,
             fit_intercept=fit_intercept,
             standardize=standardize,
             grid_from_ratios=grid_from_ratios,
-            pure_linalg=True,
+            pure_linalg=vectorize,
         )
 
-    return jax.vmap(one, in_axes=(axes,))(inputs)
+    if vectorize:
+        return jax.vmap(one)(per_member)
+    return jax.lax.map(one, per_member)
 
 
-_compiled_batch = jax.jit(_traced_run_batch, static_argnames=_STATIC)
+_compiled_batch = jax.jit(_traced_run_batch, static_argnames=_STATIC + ("vectorize",))
 
 
 def _next_pow2(k: int) -> int:
@@ -226,7 +236,7 @@ _MEMBER_FIELDS = ("y", "w", "offset", "l1_ratio", "lambdas", "start", "b_init", 
 def _program(batched: bool):
     if not batched:
         return _compiled_path
-    return _compiled_batch
+    return functools.partial(_compiled_batch, vectorize=jax.default_backend() != "cpu")
 
 
 # Small problems are padded to shape buckets so that nearby shapes share one compiled

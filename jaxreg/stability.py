@@ -80,6 +80,7 @@ def stability_selection(
     lambda_min_ratio=None,
     seed=0,
     chunk_size=None,
+    n_jobs=None,
     progress=False,
     **path_options,
 ) -> StabilityResult:
@@ -119,7 +120,7 @@ def stability_selection(
             if np.unique(labels[mask > 0]).size < 2:
                 raise ValueError("a subsample has only one class; use a larger sample_fraction")
     subs = path_batch(X, y, family=fam, l1_ratio=l1_ratio, sample_weight=masks, lambdas=grid,
-                      chunk_size=chunk_size, progress=progress, **path_options)
+                      chunk_size=chunk_size, n_jobs=n_jobs, progress=progress, **path_options)
     nonzero = subs.coef != 0  # (S, K, p)
     probabilities = nonzero.mean(axis=0)
     p = probabilities.shape[1]

@@ -2,22 +2,30 @@
 
 ``path_batch`` solves B paths that share the design X (and penalty factors, bounds and
 options) but may differ in the response, the sample weights (bootstrap, subsample or
-cross-validation fold masks), the offset and the l1_ratio. The path program is vmapped over
-the members: each member keeps its own warm starts along its own lambda grid, and the
-matrix-vector work of all members becomes matrix-matrix work. A fold or a subsample is a
-weight vector, never a copy of X, so memory grows with B only through the small per-member
-state (the working-set Gram cache, (p + 2) x (capacity + 1) per member).
+cross-validation fold masks), the offset and the l1_ratio. Each member keeps its own warm
+starts along its own lambda grid. A fold or a subsample is a weight vector, never a copy of
+X, so memory grows with B only through the small per-member state (the working-set Gram
+cache, (p + 2) x (capacity + 1) per member).
 
-Members that converge early wait for the slowest one inside a chunk (vmap of a while loop),
-so batch problems of similar difficulty together.
+How a chunk of members runs inside its one compiled program depends on the backend:
+
+- CPU: members run one after another (``lax.map``), each at its own pace; the chunks run
+  concurrently, one per core (``n_jobs``), like glmnet's and scikit-learn's parallel CV
+  but on threads sharing one X;
+- accelerators: the path program is vmapped over the members, so the matrix-vector work of
+  all members becomes matrix-matrix work; members that converge early wait for the slowest
+  one inside a chunk (vmap of a while loop).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import jax
 import numpy as np
 
 from jaxreg._validation import validate_inputs, validate_lambdas
@@ -83,6 +91,13 @@ def _member(value, b, batched):
     return np.asarray(value)[b] if batched else value
 
 
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _chunk_size(B, n, p, K, capacity_guess, itemsize, memory):
     per_member = itemsize * ((p + 2) * (capacity_guess + 1) * 2 + 8 * n + 2 * K * (capacity_guess + 1) + 4 * p)
     return int(max(1, min(B, memory // max(per_member, 1))))
@@ -108,6 +123,7 @@ def path_batch(
     max_iter=1000,
     chunk_size=None,
     max_memory=_DEFAULT_MEMORY,
+    n_jobs=None,
     progress=False,
 ) -> BatchPathResult:
     """Solve B independent paths on one X in one compiled, vmapped program.
@@ -117,8 +133,11 @@ def path_batch(
     others are shared by every member. Each member is exactly the problem ``jaxreg.path``
     would solve with that member's arguments (same objective, grid rules, certificates).
 
-    chunk_size : members per compiled call (default: as many as ``max_memory`` bytes of
-        per-member solver state allow). Every chunk of the same size reuses one compilation.
+    chunk_size : members per compiled call (default: on CPU, B split evenly over ``n_jobs``
+        chunks; at most as many as ``max_memory`` bytes of per-member solver state allow).
+        Every chunk of the same size reuses one compilation.
+    n_jobs : chunks solved concurrently (threads). Default: the number of CPU cores on the
+        CPU backend, 1 on accelerators (there the members of a chunk are vmapped).
     progress : print one line per chunk to stderr.
     """
     fam = get_family(family)
@@ -167,26 +186,41 @@ def path_batch(
     K = grids[0].shape[0]
     tol = check_options(tol, max_iter, fit_intercept, standardize, shared.dtype)
 
+    on_cpu = jax.default_backend() == "cpu"
+    if n_jobs is None:
+        n_jobs = _cpu_count() if on_cpu else 1
+    if not isinstance(n_jobs, (int, np.integer)) or isinstance(n_jobs, bool) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer; got {n_jobs!r}")
     if chunk_size is None:
         chunk_size = _chunk_size(B, n, p, K, min(p, 256), shared.dtype.itemsize, max_memory)
+        chunk_size = min(chunk_size, -(-B // n_jobs))
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
 
-    results = []
+    all_lasso = all(r == 1.0 for r in ratios)
+    chunks = [list(range(lo, min(B, lo + chunk_size))) for lo in range(0, B, chunk_size)]
     t0 = time.perf_counter()
-    for lo in range(0, B, chunk_size):
-        idx = list(range(lo, min(B, lo + chunk_size)))
+    solved = [0]
+
+    def run_chunk(idx):
         # Pad the last chunk with copies of its first member so every chunk has one shape.
         padded = idx + [idx[0]] * (chunk_size - len(idx)) if B > chunk_size else idx
         inputs = make_inputs(shared, [members[i] for i in padded], [ratios[i] for i in padded],
                              np.stack([grids[i] for i in padded]), tol, max_iter)
         pieces = solve(inputs, shared, fam, fit_intercept, standardize, from_ratios, batched=True,
-                       all_lasso=all(r == 1.0 for r in ratios))
-        for j, i in enumerate(idx):
-            results.append(assemble(pieces[j], members[i], fam.name, ratios[i], tol, p, warn=False))
+                       all_lasso=all_lasso)
+        out = [assemble(pieces[j], members[i], fam.name, ratios[i], tol, p, warn=False) for j, i in enumerate(idx)]
         if progress:
-            done = min(B, lo + chunk_size)
-            print(f"jaxreg: {done}/{B} paths solved ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+            solved[0] += len(idx)
+            print(f"jaxreg: {solved[0]}/{B} paths solved ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+        return out
+
+    if n_jobs > 1 and len(chunks) > 1:
+        with ThreadPoolExecutor(max_workers=min(n_jobs, len(chunks))) as pool:
+            per_chunk = list(pool.map(run_chunk, chunks))
+    else:
+        per_chunk = [run_chunk(idx) for idx in chunks]
+    results = [res for chunk in per_chunk for res in chunk]
     for res in results:
         _warn(res)
     return BatchPathResult(tuple(results))
