@@ -57,8 +57,16 @@ def _as_float_array(name, value, dtype=None):
     return arr
 
 
+def _extremes(arr):
+    """``(min, max)`` without an array-sized temporary (NaN propagates into both)."""
+    if arr.size == 0:
+        return 0.0, 0.0
+    return float(np.min(arr)), float(np.max(arr))
+
+
 def _check_finite(name, arr):
-    if not np.all(np.isfinite(arr)):
+    low, high = _extremes(arr)
+    if not (np.isfinite(low) and np.isfinite(high)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
 
@@ -66,7 +74,8 @@ def _check_finite(name, arr):
 def _check_magnitude(name, arr, dtype):
     """Refuse finite values whose squares overflow ``dtype`` (they would silently give NaN or 0)."""
     limit = float(np.sqrt(np.finfo(dtype).max)) * 1e-4
-    big = float(np.max(np.abs(arr))) if arr.size else 0.0
+    low, high = _extremes(arr)
+    big = max(abs(low), abs(high))
     if big > limit:
         raise ValueError(
             f"{name} has values too large to solve in {np.dtype(dtype).name} "

@@ -38,7 +38,9 @@ def column_moments(X, w, fit_intercept: bool):
     ``sum_i w_i x_ij^2`` for relative tests. ``w`` sums to one."""
     p = X.shape[1]
     center = jnp.matmul(w, X, precision=_HIGHEST) if fit_intercept else jnp.zeros(p, X.dtype)
-    second = jnp.matmul(w, X * X, precision=_HIGHEST)
+    # A reduction (fused with the squaring), not a matmul on X * X: that would materialize a
+    # second n x p array, doubling peak memory on large X.
+    second = jnp.sum(w[:, None] * (X * X), axis=0)
     return center, jnp.maximum(second - center * center, 0.0), second
 
 

@@ -300,6 +300,17 @@ def _unpad_member(out: dict, K: int) -> dict:
     return {k: (v[:K] if k in _PER_LAMBDA else v) for k, v in out.items()} | {"k_end": np.minimum(out["k_end"], K)}
 
 
+def _device_matrix(X: np.ndarray):
+    """X as a JAX array; on CPU a C-contiguous X is shared through DLPack, not copied, so a
+    path's peak memory is X plus the solver state (the program never writes to its inputs)."""
+    if jax.default_backend() == "cpu" and X.flags.c_contiguous and X.flags.aligned:
+        try:
+            return jnp.from_dlpack(X)
+        except (TypeError, ValueError, RuntimeError):  # pragma: no cover - old NumPy / JAX
+            pass
+    return jnp.asarray(X)
+
+
 def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios, *, batched, all_lasso):
     """Run the compiled path program, growing the working set on overflow.
 
@@ -318,13 +329,16 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
     capacity = min(p_pad, max(capacity, n_unpen + 1))
     pieces = [[] for _ in range(B)]
     with jax.enable_x64(is64), single_threaded_blas():
+        X_device = _device_matrix(current.X)
         while True:
             if batched:
-                args = jax.tree_util.tree_map(jnp.asarray, current)
+                args = jax.tree_util.tree_map(jnp.asarray, current._replace(X=None))
             else:
                 args = jax.tree_util.tree_map(
-                    lambda a, f: jnp.asarray(a[0] if f in _MEMBER_FIELDS else a), current, PathInputs(*PathInputs._fields)
+                    lambda a, f: jnp.asarray(a[0] if f in _MEMBER_FIELDS else a),
+                    current._replace(X=None), PathInputs(*PathInputs._fields)._replace(X=None)
                 )
+            args = args._replace(X=X_device)
             out = _program(batched)(
                 args,
                 family=fam,

@@ -277,8 +277,10 @@ def _gaussian_residual_moments(prob: _Problem, ws: _WorkingSet):
     ry = yy - bc
 
     def from_rows(_):
-        cols = dsg.gather_columns(prob.design, ws.idx)
-        r = prob.y - jnp.matmul(cols, ws.b, precision=_HIGHEST)
+        # Through the full coefficient vector: gathering the working-set columns would hold
+        # an n x m copy of X in the program's memory.
+        p = prob.design.n_features
+        r = prob.y - dsg.matvec(prob.design, _full_coef(ws, p + 2)[:p])
         return jnp.sum(prob.w * r * r), jnp.sum(prob.w * r * prob.y)
 
     accurate = rr > 1e-6 * yy
@@ -490,18 +492,16 @@ def run_path(
         ws = ws._replace(eta=eta, grad=dsg.augmented_rmatvec(design, w * (y - family.mean(eta))),
                          grad_curv=dsg.augmented_rmatvec(design, w * family.curvature(eta)))
 
-    # Null fit (all penalized coefficients at zero) for lambda_max, only on a fresh start.
+    # Iteration k = -1 is the null fit (all penalized coefficients held at zero), which gives
+    # lambda_max and the grid; it runs through the same solver code as the path (one copy of
+    # the solver in the compiled program). On a resumed path (start > 0) the warm start is
+    # kept and the null fit only provides lambda_max.
     inner_tol0 = inputs.tol * 1e-2 * obj_scale
-    hold = prob._replace(lo_aug=jnp.where(pf_aug > 0, 0.0, lo_aug), hi_aug=jnp.where(pf_aug > 0, 0.0, hi_aug))
-    null_ws, _, _, _ = _solve_one_lambda(family, hold, ws, jnp.zeros((), dtype), jnp.zeros((), dtype), inputs.tol, inputs.max_iter, inner_tol0, pure_linalg)
+    hold_lo = jnp.where(pf_aug > 0, 0.0, lo_aug)
+    hold_hi = jnp.where(pf_aug > 0, 0.0, hi_aug)
     floor_alpha = jnp.maximum(inputs.l1_ratio, 1e-3)
-    ratio = jnp.where((pf_aug > 0) & (lo_aug < hi_aug), jnp.abs(null_ws.grad) / jnp.where(pf_aug > 0, pf_aug, 1.0), 0.0)
-    lambda_max = jnp.max(ratio) / floor_alpha
-    lambda_max_ok = lambda_max > 0
-    lambda_max = jnp.where(lambda_max_ok, lambda_max, 1.0)
-    lambdas = inputs.lambdas * lambda_max if grid_from_ratios else inputs.lambdas
     fresh_start = inputs.start == 0
-    ws = jax.tree_util.tree_map(lambda a, b: jnp.where(fresh_start, a, b), null_ws._replace(overflow=ws.overflow), ws)
+    warm_ws = ws
 
     out = dict(
         b=jnp.zeros((K, m), dtype),
@@ -515,16 +515,30 @@ def run_path(
     )
 
     def cond(c):
-        k, ws, out = c
+        k, ws, out = c[:3]
         return (k < K) & ~ws.overflow
 
     def body(c):
-        k, ws, out = c
-        lam = lambdas[k]
-        lam_prev = jnp.where(k == 0, jnp.maximum(lambda_max, lam), lambdas[jnp.maximum(k - 1, 0)])
-        new_ws, it, cert, done = _solve_one_lambda(family, prob, ws, lam, lam_prev, inputs.tol, inputs.max_iter, inner_tol0, pure_linalg)
+        k, ws, out, lambda_max, lambda_max_ok, lambdas = c
+        is_null = k < 0
+        prob_k = prob._replace(lo_aug=jnp.where(is_null, hold_lo, lo_aug), hi_aug=jnp.where(is_null, hold_hi, hi_aug))
+        kk = jnp.maximum(k, 0)
+        lam = jnp.where(is_null, 0.0, lambdas[kk])
+        lam_prev = jnp.where(is_null, 0.0, jnp.where(k == 0, jnp.maximum(lambda_max, lam), lambdas[jnp.maximum(k - 1, 0)]))
+        new_ws, it, cert, done = _solve_one_lambda(family, prob_k, ws, lam, lam_prev, inputs.tol, inputs.max_iter, inner_tol0, pure_linalg)
+
+        # After the null fit: lambda_max from the gradient at the null model, then the grid.
+        ratio = jnp.where((pf_aug > 0) & (lo_aug < hi_aug), jnp.abs(new_ws.grad) / jnp.where(pf_aug > 0, pf_aug, 1.0), 0.0)
+        raw_max = jnp.max(ratio) / floor_alpha
+        null_max = jnp.where(raw_max > 0, raw_max, 1.0)  # e.g. a constant y: the grid is 1 * ratios
+        lambda_max = jnp.where(is_null, null_max, lambda_max)
+        lambda_max_ok = jnp.where(is_null, raw_max > 0, lambda_max_ok)
+        if grid_from_ratios:
+            lambdas = jnp.where(is_null, inputs.lambdas * null_max, lambdas)
+        after_null = jax.tree_util.tree_map(lambda a, b: jnp.where(fresh_start, a, b), new_ws._replace(overflow=ws.overflow), warm_ws)
+
         primal, rel_gap, kkt, dev = cert
-        record = lambda arr, val: arr.at[k].set(val)
+        record = lambda arr, val: arr.at[kk].set(val)
         new_out = dict(
             b=record(out["b"], new_ws.b),
             idx=record(out["idx"], new_ws.idx),
@@ -536,12 +550,16 @@ def run_path(
             deviance=record(out["deviance"], dev),
         )
         # On overflow keep the previous lambda's state: the caller resumes at k.
-        keep = new_ws.overflow
+        keep = new_ws.overflow & ~is_null
         ws_next = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), ws._replace(overflow=keep), new_ws)
-        out_next = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), out, new_out)
-        return jnp.where(keep, k, k + 1), ws_next, out_next
+        ws_next = jax.tree_util.tree_map(lambda a, b: jnp.where(is_null, a, b), after_null, ws_next)
+        out_next = jax.tree_util.tree_map(lambda a, b: jnp.where(keep | is_null, a, b), out, new_out)
+        k_next = jnp.where(is_null, inputs.start, jnp.where(keep, k, k + 1))
+        return k_next, ws_next, out_next, lambda_max, lambda_max_ok, lambdas
 
-    k_end, ws, out = jax.lax.while_loop(cond, body, (inputs.start, ws, out))
+    init_lambdas = inputs.lambdas if not grid_from_ratios else jnp.zeros_like(inputs.lambdas)
+    init = (jnp.full((), -1, jnp.int32), ws, out, jnp.ones((), dtype), jnp.zeros((), bool), init_lambdas)
+    k_end, ws, out, lambda_max, lambda_max_ok, lambdas = jax.lax.while_loop(cond, body, init)
     out.update(
         k_end=k_end,
         overflow=ws.overflow,

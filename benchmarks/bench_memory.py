@@ -1,0 +1,85 @@
+"""Peak memory of a path on a dense X of 1e8 bytes, relative to the size of X.
+
+For each shape, in a fresh process: X (float64, glmnet recipe, rho = 0.5) is built, one path
+is solved to compile the program, the kernel's high-water mark of resident memory is reset
+(``/proc/self/clear_refs``), and a second path on the same X is solved. The reported peak is
+the high-water mark minus the resident memory just before that call: what the path itself
+needs on top of X (compiled code excluded). Runs twice per shape: X as NumPy allocates it
+(16-byte aligned: XLA:CPU then copies it once into an aligned buffer) and X placed on a
+64-byte boundary (shared with XLA through DLPack, no copy). Linux only.
+
+    PYTHONPATH=. python benchmarks/bench_memory.py                 # 100000 x 125 and 1000 x 12500
+    PYTHONPATH=. python benchmarks/bench_memory.py --shapes 20000x625 --n-lambdas 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import time
+
+
+def _status(key: str) -> int:
+    with open("/proc/self/status") as f:
+        return int(next(line for line in f if line.startswith(key)).split()[1]) * 1024
+
+
+def _worker(n: int, p: int, aligned: bool, n_lambdas: int, queue) -> None:
+    import numpy as np
+
+    import jaxreg
+    from jaxreg.datasets import make_glmnet_benchmark
+
+    X0, y, _ = make_glmnet_benchmark(n, p, 0.5, seed=0)
+    if aligned:
+        buf = np.empty(X0.nbytes + 64, np.uint8)
+        off = (-buf.ctypes.data) % 64
+        X = buf[off : off + X0.nbytes].view(np.float64).reshape(n, p)
+        X[:] = X0
+        del X0
+    else:
+        X = np.ascontiguousarray(X0)
+    t = time.perf_counter()
+    jaxreg.path(X, y, n_lambdas=n_lambdas)
+    first = time.perf_counter() - t
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _status("VmRSS")
+    t = time.perf_counter()
+    res = jaxreg.path(X, y, n_lambdas=n_lambdas)
+    steady = time.perf_counter() - t
+    peak = _status("VmHWM") - base
+    queue.put(dict(n=n, p=p, aligned=aligned, x_bytes=X.nbytes, x_64_aligned=X.ctypes.data % 64 == 0,
+                   peak_extra_bytes=peak, ratio_extra=peak / X.nbytes, ratio_total=(peak + X.nbytes) / X.nbytes,
+                   first_call_s=first, steady_s=steady, max_gap=float(res.gap.max())))
+
+
+def measure(n: int, p: int, aligned: bool, n_lambdas: int) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_worker, args=(n, p, aligned, n_lambdas, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shapes", default="100000x125,1000x12500", help="comma-separated NxP")
+    ap.add_argument("--n-lambdas", type=int, default=100)
+    args = ap.parse_args(argv)
+    print(f"{'shape':>12} {'X [MB]':>7} {'X 64B-aligned':>13} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
+    for shape in args.shapes.split(","):
+        n, p = (int(v) for v in shape.lower().split("x"))
+        for aligned in (False, True):
+            r = measure(n, p, aligned, args.n_lambdas)
+            print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {str(r['x_64_aligned']):>13} {r['peak_extra_bytes'] / 1e6:15.1f} "
+                  f"{r['ratio_extra']:7.2f} {r['ratio_total']:11.2f} {r['steady_s']:10.2f} {r['max_gap']:8.1e}", flush=True)
+            print("  " + json.dumps(r))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
