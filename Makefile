@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-all bench clean
+.PHONY: demo test test-all notebooks bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,18 @@ test: $(VENV)/.installed
 test-all: $(VENV)/.installed
 	$(PY) -m pytest -q -m ""
 
+# The notebooks at full size (tens of minutes on 2 cores); `make test` runs them in small mode.
+notebooks: $(VENV)/.installed
+	$(PY) -m pytest -q -s -m "" tests/test_notebooks.py
+
 bench: $(VENV)/.installed
-	-$(PY) -m pip install -q celer skglm
-	$(PY) benchmarks/bench_path.py
+	@# The full run (about an hour or more; not part of CI). Optional peers: a library that does
+	@# not install is reported "skipped: not installed". adelie pins numpy < 2, which jax cannot
+	@# share, so it gets its own environment, benchmarks/.venv-adelie.
+	-$(PY) -m pip install -q celer skglm glum
+	-test -f benchmarks/.venv-adelie/.installed || ($(PYTHON) -m venv benchmarks/.venv-adelie && \
+		benchmarks/.venv-adelie/bin/pip install -q adelie && touch benchmarks/.venv-adelie/.installed)
+	JAXREG_BENCH_ADELIE_PYTHON=benchmarks/.venv-adelie/bin/python $(PY) benchmarks/bench_path.py --cells all
 	$(PY) benchmarks/bench_cv.py
 
 clean:
