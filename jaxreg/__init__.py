@@ -13,6 +13,17 @@ from jaxreg import datasets
 
 __version__ = "0.1.0"
 
+# scikit-learn estimators, imported on first use so that `import jaxreg` never imports sklearn.
+_ESTIMATORS = ("ElasticNet", "ElasticNetCV", "LogisticNet", "LogisticNetCV")
+
+
+def __getattr__(name):
+    if name in _ESTIMATORS:
+        from jaxreg import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'jaxreg' has no attribute {name!r}")
+
 __all__ = [
     "path",
     "PathResult",
@@ -31,5 +42,9 @@ __all__ = [
     "Binomial",
     "get_family",
     "trace_count",
+    "ElasticNet",
+    "ElasticNetCV",
+    "LogisticNet",
+    "LogisticNetCV",
     "__version__",
 ]

@@ -151,7 +151,10 @@ def validate_inputs(
         dtype = np.dtype(np.float32)
     else:
         dtype = np.dtype(np.float64)
-    X = _as_float_array("X", X, dtype)
+    # C order: compiled programs are specialized to the memory layout of their inputs (an
+    # F-ordered X, as pandas hands out, would compile a second program), and a C-ordered X
+    # is shared with XLA without a copy.
+    X = np.ascontiguousarray(_as_float_array("X", X, dtype))
     n, p = X.shape
     if n < 2:
         raise ValueError(f"at least 2 samples are needed; got {n}")

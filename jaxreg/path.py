@@ -251,7 +251,7 @@ def _bucket(value: int, floor: int) -> int:
 
 def padded_shape(n: int, p: int, K: int, B: int) -> tuple[int, int, int, int]:
     """``(n, p, K, B)`` of the compiled program: powers of two for small problems, else as is."""
-    n_pad, p_pad = _bucket(n, 16), _bucket(p, 4)
+    n_pad, p_pad = _bucket(n, 256), _bucket(p, 32)
     if n_pad * p_pad > _BUCKET_MAX_CELLS:
         return n, p, K, B
     return n_pad, p_pad, _bucket(K, 8), (_bucket(B, 1) if B > 1 else 1)
