@@ -7,6 +7,10 @@
 - ``load_breast_cancer()``: Wisconsin diagnostic breast cancer, 569 x 30 features computed
   from cell-nucleus images, labels "malignant" / "benign" (Wolberg, Street, Mangasarian,
   UCI Machine Learning Repository, CC BY 4.0; the copy distributed with scikit-learn).
+- ``load_srbct()``: small round blue cell tumours of childhood, 83 tumour samples x 2308
+  gene-expression measurements (cDNA microarrays), labels "EWS" / "RMS" / "NB" / "BL"
+  (Khan et al. 2001, Nature Medicine 7:673-679; the copy distributed with ISLP, the Python
+  companion of "An Introduction to Statistical Learning", BSD licence). p >> n.
 - ``make_glmnet_benchmark(...)``: Friedman, Hastie, Tibshirani (2010), sec. 5.1.
 """
 
@@ -19,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Dataset", "load_diabetes", "load_breast_cancer", "make_glmnet_benchmark"]
+__all__ = ["Dataset", "load_diabetes", "load_breast_cancer", "load_srbct", "make_glmnet_benchmark"]
 
 
 class Dataset(NamedTuple):
@@ -48,6 +52,27 @@ def load_diabetes() -> Dataset:
 def load_breast_cancer() -> Dataset:
     """Wisconsin diagnostic breast cancer (569 x 30, labels "malignant" / "benign")."""
     return _read("breast_cancer.csv.gz", numeric_target=False)
+
+
+def load_srbct() -> Dataset:
+    """Small round blue cell tumours (SRBCT) of childhood: 83 x 2308 gene expression, p >> n.
+
+    Four tumour classes, ``y`` is the label: "EWS" (Ewing's sarcoma, 29 samples), "RMS"
+    (rhabdomyosarcoma, 25), "NB" (neuroblastoma, 18), "BL" (Burkitt lymphoma, 11). ``X`` holds
+    the expression measurements of the 2308 genes kept by the paper's filter, from cDNA
+    microarrays, as distributed (no further scaling); the feature names ``gene_0001``.. ``gene_2308`` are column positions only (the
+    gene identifiers are not part of the distributed copy). Rows 0-62 are the paper's training
+    set and rows 63-82 its test set (the 5 non-SRBCT test samples excluded).
+
+    Source: Khan J, Wei JS, Ringner M, et al. (2001), "Classification and diagnostic prediction
+    of cancers using gene expression profiling and artificial neural networks", Nature Medicine
+    7(6):673-679 (data made public by the authors). This file is the copy
+    distributed as ``Khan`` with ISLP 0.6.0 (James, Witten, Hastie, Tibshirani, Taylor; BSD
+    licence; also ``Khan`` in the R package ISLR): training and test rows concatenated and the
+    class codes 1-4 replaced by their names (1 = BL, 2 = EWS, 3 = NB, 4 = RMS, identified by
+    the class counts 8 / 23 / 12 / 20 of the paper's training set); values unchanged.
+    """
+    return _read("srbct.csv.gz", numeric_target=False)
 
 
 def make_glmnet_benchmark(n: int, p: int, rho: float, *, snr: float = 3.0, family: str = "gaussian", seed: int = 0):
