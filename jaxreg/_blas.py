@@ -68,8 +68,8 @@ def _loaded_openblas():
 def single_threaded_blas():
     """Context in which loaded OpenBLAS libraries use one thread (re-entrant, thread-safe)."""
     with _LOCK:
-        if _STATE["depth"] == 0:
-            # Scanned on every outermost entry: JAX loads SciPy's LAPACK lazily (~0.1 ms).
+        if _STATE["depth"] == 0 and not _STATE["libs"]:
+            # Scanned once (~1 ms); the scan first imports SciPy's LAPACK, which JAX uses.
             _STATE["libs"] = _loaded_openblas()
             _STATE["saved"] = [(setter, getter()) for getter, setter in _STATE["libs"]]
             for setter, count in _STATE["saved"]:

@@ -120,9 +120,12 @@ def _regularized_solve(M, rhs, free, pure_linalg=False):
 
 
 def _system_sizes(m: int) -> tuple[int, ...]:
-    """Static sizes of the Newton systems: 16, 64, 256, ... below ``m``, then ``m`` (each
-    size is a compiled branch: a factor of 4 keeps compilation time down, and the largest
-    unused fraction of a factorization at 1 - 1/64 of its flops)."""
+    """Static sizes of the Newton systems: ``m`` alone up to 128 slots, else 16, 64, 256, ...
+    below ``m``, then ``m`` (each size is a compiled branch: a factor of 4 keeps compilation
+    time down). Measured on 1000 x 100 paths (m = 101), gathering the free block cost 20%
+    more than factorizing at full size; on 900 x 200 (m = 201) it saved 40%."""
+    if m <= 128:  # a full factorization costs < 50 us: less than gathering the free block
+        return (m,)
     sizes = []
     size = 16
     while size * 2 <= m:
