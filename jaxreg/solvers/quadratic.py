@@ -90,7 +90,9 @@ def _cho_solve_loop(L, rhs):
 
 
 def _regularized_solve(M, rhs, free, pure_linalg=False):
-    """Solve ``M d = rhs`` by Cholesky with a relative jitter of 1e-12, retried with 1e-6
+    """Solve ``M d = rhs`` by Cholesky with a relative jitter of max(1e-12, 8 eps) (in float32
+    a jitter below eps is no jitter at all: nearly separable logistic Newton systems then
+    factorize as numerically singular and the path stalls), retried with 1e-6
     (Levenberg-Marquardt style) when rounding makes a nearly singular ``M`` indefinite, as
     happens on (nearly) separable logistic data. The jittered direction is still a descent
     direction; the caller checks that the objective decreases.
@@ -114,7 +116,7 @@ def _regularized_solve(M, rhs, free, pure_linalg=False):
             d = jax.scipy.linalg.cho_solve((chol, True), rhs)
         return d, jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.isfinite(d))
 
-    d, ok = attempt(1e-12)
+    d, ok = attempt(max(1e-12, 8.0 * float(jnp.finfo(dtype).eps)))
     d, ok = jax.lax.cond(ok, lambda: (d, ok), lambda: attempt(1e-6))
     return jnp.where(free & ok, d, 0.0), ok
 
