@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 import jaxreg
 
 N, P = 30, 8
-SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI runs the same examples every time (a red CI blocks landing); explore
+# further locally with derandomize=False and more max_examples.
+SETTINGS = settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _data(seed, family="gaussian", rho=0.3):
