@@ -4,9 +4,10 @@ On CPU, JAX's ``jnp.linalg.cholesky`` / triangular solves call LAPACK through Sc
 OpenBLAS. From order 128 up, OpenBLAS's blocked ``potrf`` and multi-right-hand-side ``trsm``
 hand each call to its own thread pool. The working-set systems are small (m <= a few
 hundred) and solved thousands of times per path, so the hand-off costs far more than the
-arithmetic, and when the cores are busy (XLA's own threads, other processes) it collapses:
-measured on a 2-core machine, a 201 x 201 Cholesky took 0.2 ms single-threaded and 26 to
-54 ms with two OpenBLAS threads; a 900 x 200 lasso path went from 0.11 s to 4.5 s of CPU.
+arithmetic, and when the cores are busy it collapses. ``benchmarks/bench_blas_threads.py``
+on a 2-core machine: a 201 x 201 Cholesky took 0.60 ms with two OpenBLAS threads and 0.23 ms
+with one when idle; with two busy-loop processes running, 3.9 ms against 0.39 ms, and a
+900 x 200 lasso path 10.2 s against 0.13 s.
 
 ``single_threaded_blas()`` sets every loaded OpenBLAS to one thread for the duration of a
 solve and restores the previous count afterwards. It finds the libraries through
