@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Design", "column_moments", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram"]
+__all__ = ["Design", "column_moments", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram", "full_gram"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -91,3 +91,35 @@ def column_gram(d: Design, w, j):
     """``Xs_aug^T diag(w) xs_j`` for one augmented column index ``j``: shape (p + 2,)."""
     col = gather_columns(d, jnp.reshape(j, (1,)))[:, 0]
     return augmented_rmatvec(d, w * col)
+
+
+_GRAM_BLOCK_ROWS = 1024
+
+
+def full_gram(d: Design, w):
+    """``Xs_aug^T diag(w) Xs_aug``: shape (p + 2, p + 2), in one blocked pass over the rows.
+
+    Row blocks of at most ``_GRAM_BLOCK_ROWS`` are centered before the product (forming
+    ``X^T W X - m m^T`` instead would cancel catastrophically for columns whose mean is large
+    against their spread, in float32 already at a mean of 100 sd), so the only temporary is
+    one block. Column ``j`` equals ``column_gram(d, w, j)``.
+    """
+    n, p = d.X.shape
+    rows = min(n, _GRAM_BLOCK_ROWS)
+    n_blocks = -(-n // rows)
+
+    def block(i, G):
+        # The last block is shifted back to end at row n; rows an earlier block covered get
+        # zero weight.
+        start = jnp.minimum(i * rows, n - rows)
+        Xb = jax.lax.dynamic_slice_in_dim(d.X, start, rows, 0) - d.center
+        wb = jax.lax.dynamic_slice_in_dim(w, start, rows, 0)
+        wb = jnp.where(start + jnp.arange(rows) >= i * rows, wb, 0.0)
+        return G + jnp.matmul(Xb.T, wb[:, None] * Xb, precision=_HIGHEST)
+
+    G = jax.lax.fori_loop(0, n_blocks, block, jnp.zeros((p, p), d.X.dtype))
+    G = G / (d.scale[:, None] * d.scale[None, :])
+    ones = rmatvec(d, w)  # Xs^T W 1
+    top = jnp.concatenate([G, ones[:, None], jnp.zeros((p, 1), G.dtype)], axis=1)
+    bottom = jnp.zeros((2, p + 2), G.dtype).at[0, :p].set(ones).at[0, p].set(jnp.sum(w))
+    return jnp.concatenate([top, bottom], axis=0)

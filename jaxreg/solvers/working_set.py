@@ -14,7 +14,9 @@ For each lambda ``lam_k`` (largest first, warm-started from ``lam_{k-1}``):
    (``g`` = correlations with the residual at the previous solution) enter free slots;
 2. solve on the working set: Gaussian: the exact quadratic subproblem on the Gram
    ``H = Xs_W^T W Xs_W``, built from a cache of Gram columns ``Gc = Xs_aug^T W Xs_W``
-   (p + 2, m) that is extended only when a feature enters (glmnet's covariance updates);
+   (p + 2, m) that is extended only when a feature enters (glmnet's covariance updates;
+   when every feature has a slot, the whole Gram is formed in one blocked product as soon
+   as an eighth of the features are in, ``design.full_gram``);
    other families: proximal Newton (IRLS) steps on ``H = Xs_W^T V Xs_W`` with a backtracking
    line search on the true objective, so it cannot diverge;
 3. certify on the full problem: correlations of every feature with the residual, the
@@ -46,6 +48,8 @@ _MAX_NEWTON = 50
 _MAX_HALVINGS = 40
 _MAX_STALLED = 3
 _INNER_CAP = 300
+# Gaussian paths whose working set holds every feature keep the full Gram (<= 8 MB).
+_FULL_GRAM_MAX_P = 1022
 
 
 class PathInputs(NamedTuple):
@@ -97,6 +101,8 @@ class _WorkingSet(NamedTuple):
     grad_curv: jax.Array  # non-Gaussian: (p + 2,) Xs_aug^T (w * curvature) for the dual point
     hess: jax.Array  # non-Gaussian: (m, m) last weighted Gram, reused while idx is unchanged
     hess_idx: jax.Array  # (m,) the slots hess was built for
+    gram_full: jax.Array  # Gaussian with every feature in a slot: (p + 2, p + 2) once ready; else (1, 1)
+    gram_ready: jax.Array
     overflow: jax.Array
 
 
@@ -128,6 +134,7 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
     m = ws.idx.shape[0]
     p2 = prob.pf_aug.shape[0]
     slot_ids = jnp.arange(m)
+    use_full_gram = ws.gram_full.shape[0] == p2
 
     def cond(carry):
         ws, score, fresh, stop = carry
@@ -148,7 +155,10 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
             idx = ws.idx.at[slot].set(j.astype(ws.idx.dtype))
             b = ws.b.at[slot].set(0.0)
             cols = ws.gram_cols
-            if family.is_quadratic:
+            if use_full_gram:
+                col = jax.lax.cond(ws.gram_ready, lambda: ws.gram_full[:, j], lambda: dsg.column_gram(prob.design, prob.w, j))
+                cols = cols.at[:, slot].set(col)
+            elif family.is_quadratic:
                 cols = cols.at[:, slot].set(dsg.column_gram(prob.design, prob.w, j))
             return ws._replace(idx=idx, b=b, gram_cols=cols)
 
@@ -160,6 +170,24 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
     fresh = jnp.zeros(m, bool)
     ws, _, _, _ = jax.lax.while_loop(cond, body, (ws, score, fresh, jnp.zeros((), bool)))
     return ws
+
+
+def _place_initial(family: Family, prob: _Problem, ws: _WorkingSet, score):
+    """Fill the empty slots ``1..m-1`` with the features of positive ``score``, best first;
+    ``overflow`` when they do not all fit. (``_add_features`` without its loop: at the start
+    every slot is empty.)"""
+    m = ws.idx.shape[0]
+    p2 = prob.pf_aug.shape[0]
+    order = jnp.argsort(-score, stable=True)[: m - 1]
+    idx = ws.idx.at[1:].set(jnp.where(score[order] > 0, order, p2 - 1).astype(ws.idx.dtype))
+    cols = ws.gram_cols
+    if family.is_quadratic:
+        def fill(s, cols):
+            j = idx[s]
+            return jax.lax.cond(j < p2 - 2, lambda: cols.at[:, s].set(dsg.column_gram(prob.design, prob.w, j)), lambda: cols)
+
+        cols = jax.lax.fori_loop(1, m, fill, cols)
+    return ws._replace(idx=idx, gram_cols=cols, overflow=ws.overflow | (jnp.sum(score > 0) > m - 1))
 
 
 # --------------------------------------------------------------------------- inner solves
@@ -219,7 +247,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         # accurate far below the rounding level of the objective value).
         stationary = subproblem_violation(QuadProblem(H, l1, l2, lo, hi), b, gr) <= inner_tol
         qp = QuadProblem(H + jnp.diag(damp * jnp.diagonal(H)), l1, l2, lo, hi)
-        sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP), pure_linalg)
+        sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP), pure_linalg, feature_sign=False)
         delta = sol.b - b
         deta = jnp.matmul(cols, delta, precision=_HIGHEST)
         # Decrease predicted by the linear part of the model (<= 0); Armijo on the true objective.
@@ -360,15 +388,29 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
     size = prob.pf_aug.shape[0]
     strong = jnp.abs(ws.grad) > prob.alpha * (2.0 * lam - lam_prev) * prob.pf_aug
     candidates = strong & ~_in_working_set(ws, size) & (prob.pf_aug > 0) & (prob.lo_aug < prob.hi_aug)
-    ws = _add_features(family, prob, ws, jnp.where(candidates, jnp.abs(ws.grad) + 1.0, 0.0), False, lam)
+    if ws.gram_full.shape[0] == size:
+        # Once an eighth of the features are in, all Gram columns come from one blocked
+        # product (BLAS-3) instead of one pass over X per entering feature. Before that, a
+        # short path on large n pays only for the columns it uses.
+        n_in = jnp.sum(ws.idx < size - 2) + jnp.sum(candidates)
+        wanted = ~ws.gram_ready & (n_in >= max(8, (size - 2) // 8))
+        ws = jax.lax.cond(
+            wanted,
+            lambda ws: ws._replace(gram_full=dsg.full_gram(prob.design, prob.w), gram_ready=jnp.ones((), bool)),
+            lambda ws: ws,
+            ws,
+        )
     eps = jnp.finfo(ws.b.dtype).eps
 
     def cond(c):
-        ws, it, rounds, stalled, inner_tol, cert, done = c
+        ws, it, rounds, stalled, inner_tol, cert, done, score = c
         return (~done) & (rounds < _MAX_ROUNDS) & (it < max_iter) & ~ws.overflow & (stalled < _MAX_STALLED)
 
     def body(c):
-        ws, it, rounds, stalled, inner_tol, prev, _ = c
+        ws, it, rounds, stalled, inner_tol, prev, _, score = c
+        # Round 0 adds the strong set (no slot: skipped); later rounds add KKT violators (no
+        # slot: overflow). One call site keeps one copy of this loop in the program.
+        ws = _add_features(family, prob, ws, score, rounds > 0, lam)
         budget = max_iter - it
         if family.is_quadratic:
             ws, used = _solve_quadratic_family(prob, ws, lam, inner_tol, budget, pure_linalg)
@@ -379,7 +421,6 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
         outside = ~_in_working_set(ws, size) & (viol > 0) & (prob.pf_aug > 0)
         score = jnp.where(outside & ~done, viol + 1.0, 0.0)
         n_new = jnp.sum(score > 0)
-        ws = _add_features(family, prob, ws, score, True, lam)
         # No violator outside: the working-set solve itself was not accurate enough. A round
         # counts as stalled only once the inner tolerance is at its floor: near a kink a
         # coordinate violation far below the objective's resolution can still hold the gap
@@ -389,13 +430,14 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
         inner_tol = jnp.where(n_new == 0, jnp.maximum(inner_tol * 1e-3, floor), inner_tol)
         improved = (n_new > 0) | (primal < prev[0] - 4 * eps * jnp.abs(primal)) | ~at_floor
         stalled = jnp.where(improved, 0, stalled + 1)
-        return ws, it + jnp.maximum(used, 1), rounds + 1, stalled, inner_tol, (primal, rel_gap, jnp.max(viol), dev), done
+        return ws, it + jnp.maximum(used, 1), rounds + 1, stalled, inner_tol, (primal, rel_gap, jnp.max(viol), dev), done, score
 
     dtype = ws.b.dtype
     cert0 = (jnp.full((), jnp.inf, dtype), jnp.full((), jnp.inf, dtype), jnp.full((), jnp.inf, dtype), jnp.zeros((), dtype))
     zero = jnp.zeros((), jnp.int32)
-    init = (ws, zero, zero, zero, inner_tol0, cert0, jnp.zeros((), bool))
-    ws, it, _, _, _, cert, done = jax.lax.while_loop(cond, body, init)
+    strong_score = jnp.where(candidates, jnp.abs(ws.grad) + 1.0, 0.0)
+    init = (ws, zero, zero, zero, inner_tol0, cert0, jnp.zeros((), bool), strong_score)
+    ws, it, _, _, _, cert, done, _ = jax.lax.while_loop(cond, body, init)
     return ws, it, cert, done
 
 
@@ -476,13 +518,14 @@ def run_path(
     gram0 = jnp.zeros((p + 2, m) if family.is_quadratic else (1, 1), dtype)
     hess0 = jnp.zeros((1, 1) if family.is_quadratic else (m, m), dtype)
     hess_idx0 = jnp.full((1,) if family.is_quadratic else (m,), -1, jnp.int32)
+    full = jnp.zeros((p + 2, p + 2) if family.is_quadratic and capacity == p and p <= _FULL_GRAM_MAX_P else (1, 1), dtype)
     ws = _WorkingSet(idx0, jnp.zeros(m, dtype).at[0].set(b0_init), gram0, jnp.zeros(n, dtype), c_full,
-                     jnp.zeros(p + 2, dtype), hess0, hess_idx0, jnp.zeros((), bool))
+                     jnp.zeros(p + 2, dtype), hess0, hess_idx0, full, jnp.zeros((), bool), jnp.zeros((), bool))
     must = (pf_aug == 0) & (lo_aug < hi_aug)
     must = must.at[p].set(False).at[p + 1].set(False)
     warm = (b_aug_init != 0) & ~must
     score = jnp.where(must, 2.0, 0.0) + jnp.where(warm, 1.0 + jnp.abs(b_aug_init) / (1.0 + jnp.max(jnp.abs(b_aug_init))), 0.0)
-    ws = _add_features(family, prob, ws, score, True, jnp.zeros((), dtype))
+    ws = _place_initial(family, prob, ws, score)
     ws = ws._replace(b=jnp.where(ws.idx < p, b_aug_init[jnp.clip(ws.idx, 0, p + 1)], ws.b))
     if family.is_quadratic:
         ws = ws._replace(grad=c_full - jnp.matmul(ws.gram_cols, ws.b, precision=_HIGHEST))
@@ -538,8 +581,12 @@ def run_path(
         after_null = jax.tree_util.tree_map(lambda a, b: jnp.where(fresh_start, a, b), new_ws._replace(overflow=ws.overflow), warm_ws)
 
         primal, rel_gap, kkt, dev = cert
-        record = lambda arr, val: arr.at[kk].set(val)
-        new_out = dict(
+        # On overflow keep the previous lambda's state: the caller resumes at k. Rows are
+        # written in place (a select over whole (K, m) arrays would copy them every lambda).
+        keep = new_ws.overflow & ~is_null
+        skip = keep | is_null
+        record = lambda arr, val: arr.at[kk].set(jnp.where(skip, arr[kk], val))
+        out_next = dict(
             b=record(out["b"], new_ws.b),
             idx=record(out["idx"], new_ws.idx),
             objective=record(out["objective"], primal),
@@ -549,11 +596,12 @@ def run_path(
             converged=record(out["converged"], done),
             deviance=record(out["deviance"], dev),
         )
-        # On overflow keep the previous lambda's state: the caller resumes at k.
-        keep = new_ws.overflow & ~is_null
-        ws_next = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), ws._replace(overflow=keep), new_ws)
-        ws_next = jax.tree_util.tree_map(lambda a, b: jnp.where(is_null, a, b), after_null, ws_next)
-        out_next = jax.tree_util.tree_map(lambda a, b: jnp.where(keep | is_null, a, b), out, new_out)
+        ws_next = jax.tree_util.tree_map(
+            lambda null, kept, new: jnp.where(is_null, null, jnp.where(keep, kept, new)),
+            after_null, ws._replace(overflow=keep), new_ws,
+        )
+        # The full Gram does not depend on the state: no select over (p + 2)^2 per lambda.
+        ws_next = ws_next._replace(gram_full=new_ws.gram_full, gram_ready=new_ws.gram_ready)
         k_next = jnp.where(is_null, inputs.start, jnp.where(keep, k, k + 1))
         return k_next, ws_next, out_next, lambda_max, lambda_max_ok, lambdas
 
