@@ -41,7 +41,7 @@ def test_full_gram_equals_centered_reference_and_column_gram(n):
 
 def test_full_gram_float32_columns_with_large_means_keep_precision():
     """Centering each block first: X^T W X - m m^T would lose every digit at mean/sd = 1e3.
-    Compared at the design's own center and scale (see the note on column_moments)."""
+    The standardized diagonal is 1; the rest is compared at the design's own center and scale."""
     rng = np.random.default_rng(0)
     n, p = 3000, 5
     X32 = (rng.normal(size=(n, p)) + 1e3).astype(np.float32)
@@ -54,6 +54,52 @@ def test_full_gram_float32_columns_with_large_means_keep_precision():
     Xs = (X32.astype(np.float64) - np.asarray(center, np.float64)) / np.asarray(d.scale, np.float64)
     ref = Xs.T @ (w[:, None] * Xs)
     np.testing.assert_allclose(G[:p, :p], ref, rtol=1e-3, atol=1e-3 * np.max(np.abs(ref)))
+    np.testing.assert_allclose(np.diagonal(G)[:p], 1.0, rtol=1e-4)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_column_moments_float32_large_means_match_float64(fit_intercept):
+    """The variance is taken about the center: ``E[x^2] - m^2`` in float32 loses every digit
+    at mean/sd = 1e3 (scales ~40% off). Weighted, against a float64 NumPy reference."""
+    rng = np.random.default_rng(1)
+    n, p = 4000, 6
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 2.0, p) + 1e3 * rng.uniform(0.5, 2.0, p)
+    X32 = X.astype(np.float32)
+    w = rng.uniform(0.1, 1.0, n)
+    w /= w.sum()
+    center, variance, degenerate = dsg.column_moments(jnp.asarray(X32), jnp.asarray(w, np.float32), fit_intercept)
+    X64 = X32.astype(np.float64)
+    m = w @ X64 if fit_intercept else np.zeros(p)
+    ref_var = w @ ((X64 - m) ** 2)
+    assert variance.dtype == np.float32 and not np.any(degenerate)
+    np.testing.assert_allclose(np.asarray(center), m, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(variance), ref_var, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_moments_flags_exactly_the_degenerate_columns(dtype):
+    """Constant columns (with an intercept) and zero columns (without) are decided exactly on
+    the rows with positive weight: a column that is constant up to one float spacing, or
+    varies only on zero-weight rows, is (respectively is not) degenerate."""
+    rng = np.random.default_rng(3)
+    n = 64
+    X = rng.normal(size=(n, 5)).astype(dtype) + 3000.0
+    X[:, 1] = dtype(2024.5)                          # constant
+    X[:, 2] = dtype(2024.5)
+    X[7, 2] = np.nextafter(dtype(2024.5), dtype(3000))  # one spacing away: informative
+    X[:, 3] = dtype(-1.25)
+    X[:4, 3] = 9.0                                   # differs only on zero-weight rows
+    X[:, 4] = 0.0
+    w = np.full(n, 1.0 / (n - 4), dtype)
+    w[:4] = 0.0
+    with jax.enable_x64(dtype == np.float64):
+        Xj, wj = jnp.asarray(X), jnp.asarray(w)
+        assert Xj.dtype == dtype
+        _, variance, deg = dsg.column_moments(Xj, wj, True)
+        _, _, deg0 = dsg.column_moments(Xj, wj, False)
+    np.testing.assert_array_equal(np.asarray(deg), [False, True, False, True, True])
+    assert float(variance[2]) > 0
+    np.testing.assert_array_equal(np.asarray(deg0), [False, False, False, False, True])
 
 
 def _qp(seed, m=12, rho=0.6):

@@ -480,9 +480,8 @@ def run_path(
     n, p = X.shape
     K = inputs.lambdas.shape[0]
     m = capacity + 1
-    center, variance, second = dsg.column_moments(X, w, fit_intercept)
+    center, variance, constant = dsg.column_moments(X, w, fit_intercept)
     design = dsg.make_design(X, center, variance, standardize)
-    constant = variance <= 1e3 * jnp.finfo(dtype).eps * jnp.maximum(second, jnp.finfo(dtype).tiny)
     lower = jnp.where(constant, 0.0, inputs.lower * design.scale)
     upper = jnp.where(constant, 0.0, inputs.upper * design.scale)
 
