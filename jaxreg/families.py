@@ -108,9 +108,12 @@ class Binomial(Family):
         return -(_xlogx(y) + _xlogx(1.0 - y))
 
     def conjugate_at_scaled_residual(self, y, mu, w, s):
-        """``F*(-theta) = sum w phi((1 - s) y + s mu)`` with ``phi(t) = t log t + (1-t) log(1-t)``."""
+        """``F*(-theta) = sum w phi((1 - s) y + s mu)`` with ``phi(t) = t log t + (1-t) log(1-t)``
+        on ``0 <= t <= 1`` and ``+inf`` outside (where a corrected ``mu`` may land)."""
         t = (1.0 - s) * y + s * mu
-        return jnp.sum(w * (_xlogx(t) + _xlogx(1.0 - t)))
+        inside = (t >= 0.0) & (t <= 1.0)
+        value = jnp.sum(jnp.where(w > 0, w * (_xlogx(t) + _xlogx(1.0 - t)), 0.0))
+        return jnp.where(jnp.all(inside | (w == 0)), value, jnp.inf)
 
 
 _FAMILIES = {"gaussian": Gaussian(), "binomial": Binomial()}
