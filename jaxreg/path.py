@@ -311,6 +311,38 @@ def _device_matrix(X: np.ndarray):
     return jnp.asarray(X)
 
 
+# float32 matrix products on a column whose mean is K times its spread lose log10(K) digits
+# (the implicit centering subtracts two nearly equal products); above this ratio the path
+# runs on a shifted copy of X instead.
+_FLOAT32_SHIFT_RATIO = 16.0
+
+
+def float32_shift(X: np.ndarray, fit_intercept: bool, chunk: int = 1 << 14):
+    """``(X_run, shift)``: for float32 X with an intercept whose columns have
+    ``|mean| > 16 sd``, the copy ``X - shift`` (shift = column means, rounded to float32) and
+    the shift in float64; otherwise ``(X, None)``. With an intercept the shift changes only
+    the intercept (``b0 = b0_shifted - shift . coef``); the copy costs one more X of memory.
+    """
+    if X.dtype != np.float32 or not fit_intercept or X.size == 0:
+        return X, None
+    n = X.shape[0]
+    total = np.zeros(X.shape[1])
+    for i in range(0, n, chunk):
+        total += X[i:i + chunk].sum(axis=0, dtype=np.float64)
+    mean = total / n
+    ss = np.zeros(X.shape[1])
+    for i in range(0, n, chunk):
+        ss += np.sum((X[i:i + chunk].astype(np.float64) - mean) ** 2, axis=0)
+    sd = np.sqrt(ss / n)
+    if not np.any(np.abs(mean) > _FLOAT32_SHIFT_RATIO * sd):
+        return X, None
+    shift = mean.astype(np.float32)
+    X_run = np.empty_like(X)
+    for i in range(0, n, chunk):
+        np.subtract(X[i:i + chunk], shift, out=X_run[i:i + chunk])
+    return X_run, shift.astype(np.float64)
+
+
 def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios, *, batched, all_lasso):
     """Run the compiled path program, growing the working set on overflow.
 
@@ -322,7 +354,9 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
     is64 = data.dtype == np.float64
     B, K = inputs.lambdas.shape
     n_pad, p_pad, K_pad, B_pad = padded_shape(n, p, K, B if batched else 1)
-    current = pad_inputs(inputs, n_pad, p_pad, K_pad, B_pad if batched else B)
+    X_run, x_shift = float32_shift(inputs.X, fit_intercept)
+    current = pad_inputs(inputs._replace(X=X_run), n_pad, p_pad, K_pad, B_pad if batched else B)
+    del X_run
     n_unpen = int(np.sum(data.pf == 0))
     key = (n_pad, p_pad, fam.name, str(data.dtype), bool(fit_intercept), bool(all_lasso))
     capacity = max(_initial_capacity(n_pad, p_pad, n_unpen), _CAPACITY_HINT.get(key, 0))
@@ -351,7 +385,8 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
             if not batched:
                 out = jax.tree_util.tree_map(lambda a: a[None], out)
             for b in range(B):
-                pieces[b].append(_unpad_member(jax.tree_util.tree_map(lambda a: a[b], out), K))
+                piece = _unpad_member(jax.tree_util.tree_map(lambda a: a[b], out), K)
+                pieces[b].append(piece | ({"x_shift": x_shift} if x_shift is not None else {}))
             overflow = out["overflow"]
             if not np.any(overflow) or capacity >= p_pad:
                 break
@@ -390,6 +425,8 @@ def assemble(pieces, data, family_name, l1_ratio, tol, p, warn=True) -> PathResu
     rows = np.repeat(np.arange(K), merged["idx"].shape[1])
     np.add.at(coef_std, (rows, merged["idx"].reshape(-1)), merged["b"].reshape(-1).astype(np.float64))
     coef = coef_std[:, :p] / scale
+    if "x_shift" in last:  # the program ran on X - x_shift (float32_shift)
+        center = center + last["x_shift"][:p]
     intercept = coef_std[:, p_run] + float(last["intercept_shift"]) - coef @ center
     dtype = data.dtype
     null_dev = float(last["null_deviance"])
