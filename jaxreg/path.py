@@ -135,7 +135,10 @@ def path(
 
     Parameters
     ----------
-    X : array (n, p). float32 input is solved in float32, anything else in float64.
+    X : array (n, p). float32 input is solved in float32, anything else in float64. With an
+        intercept, float32 columns whose mean exceeds 16 standard deviations make the path run
+        on a shifted copy ``X - mean`` (one more X of memory): float32 products with the
+        implicit centering would lose ``log10(mean / sd)`` digits.
     y : array (n,). Binomial: any two distinct labels; ``classes[1]`` of the sorted labels is
         coded 1 and kept in ``result.classes``.
     family : "gaussian" or "binomial" (or a ``jaxreg.families.Family``).
