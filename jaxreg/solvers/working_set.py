@@ -48,6 +48,9 @@ _MAX_NEWTON = 50
 _MAX_HALVINGS = 40
 _MAX_STALLED = 3
 _INNER_CAP = 300
+# New slots whose Hessian rows are computed one by one at the stored weights; more than this
+# and a fresh Gram costs about as much.
+_INCREMENTAL_SLOTS = 8
 # Gaussian paths whose working set holds every feature keep the full Gram (<= 8 MB).
 _FULL_GRAM_MAX_P = 1022
 
@@ -99,8 +102,9 @@ class _WorkingSet(NamedTuple):
     eta: jax.Array  # non-Gaussian: linear predictor (n,) incl. intercept and offset
     grad: jax.Array  # (p + 2,) correlations Xs_aug^T w (y - mu) at the current solution
     grad_curv: jax.Array  # non-Gaussian: (p + 2,) Xs_aug^T (w * curvature) for the dual point
-    hess: jax.Array  # non-Gaussian: (m, m) last weighted Gram, reused while idx is unchanged
+    hess: jax.Array  # non-Gaussian: (m, m) weighted Gram Xs[:, hess_idx]^T diag(hess_w) Xs[:, hess_idx]
     hess_idx: jax.Array  # (m,) the slots hess was built for
+    hess_w: jax.Array  # non-Gaussian: (n,) the weights hess was built with; else (1,)
     gram_full: jax.Array  # Gaussian with every feature in a slot: (p + 2, p + 2) once ready; else (1, 1)
     gram_ready: jax.Array
     overflow: jax.Array
@@ -213,6 +217,44 @@ def _objective_change_glm(family: Family, prob: _Problem, eta, deta, b, delta, l
     return dloss + dpen
 
 
+def _hessian_weights(family: Family, prob: _Problem, eta):
+    """``w * curvature(eta)``, floored so that a Hessian of separated data stays definite."""
+    return prob.w * jnp.maximum(family.curvature(eta), 1e-10)
+
+
+def _weighted_gram(cols, v):
+    """``cols^T diag(v) cols``, symmetrized: (m, m) from cols (n, m), at n m^2 flops."""
+    H = jnp.matmul(cols.T, v[:, None] * cols, precision=_HIGHEST)
+    return 0.5 * (H + H.T)
+
+
+def _update_changed_slots(ws: _WorkingSet, cols):
+    """``ws.hess`` for the current slots at the weights it was built with (``hess_w``).
+
+    Along a path a round usually brings in a few features; only their rows and columns are
+    computed (``cols^T diag(hess_w) cols[:, new]``, n m k flops for k new slots, instead of
+    n m^2 for a new Gram). The result is the exact Gram of the current columns at the stored
+    weights, so it stays positive semidefinite; the weights are those of an earlier iterate,
+    which the Newton loop corrects by refreshing when its steps are poor or slow. When more
+    than ``_INCREMENTAL_SLOTS`` slots changed, the returned flag (``H`` usable) is false and
+    the caller builds a fresh Gram.
+    """
+    m = ws.idx.shape[0]
+    changed = ws.hess_idx != ws.idx
+    k = min(m, _INCREMENTAL_SLOTS)
+    n_changed = jnp.sum(changed)
+
+    def update(H):
+        order = jnp.argsort(~changed, stable=True)[:k]
+        new = changed[order]
+        C = jnp.matmul(cols.T, ws.hess_w[:, None] * cols[:, order], precision=_HIGHEST)  # (m, k)
+        H = H.at[:, order].set(jnp.where(new[None, :], C, H[:, order]))
+        return H.at[order, :].set(jnp.where(new[:, None], C.T, H[order, :]))
+
+    H = jax.lax.cond((n_changed > 0) & (n_changed <= k), update, lambda H: H, ws.hess)
+    return H, n_changed <= k
+
+
 def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget, pure_linalg):
     """Proximal Newton (IRLS) with Levenberg-Marquardt damping and backtracking.
 
@@ -222,25 +264,29 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
     shrinks tenfold after a full step. On (nearly) separable data ``H`` is nearly singular
     and the undamped subproblem is degenerate; damping keeps every subproblem well
     conditioned without changing the fixed point.
+
+    ``H`` is carried from one call to the next (across rounds and lambdas) at the weights it
+    was built with; new slots get their rows and columns at those weights
+    (``_update_changed_slots``), and a fresh Gram (n m^2 flops, the dominant cost on n >> p
+    data) is built only when a step is poor or converges slowly.
     """
     l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
     cols = dsg.gather_columns(prob.design, ws.idx)  # (n, m)
 
     def cond(carry):
-        b, eta, it, newton, damp, H, reuse, prev_model, done = carry
+        b, eta, it, newton, damp, H, v, reuse, prev_model, done = carry
         return (~done) & (newton < _MAX_NEWTON) & (it < budget)
 
-    def weighted_gram(eta):
-        v = prob.w * jnp.maximum(family.curvature(eta), 1e-10)
-        H = jnp.matmul(cols.T, v[:, None] * cols, precision=_HIGHEST)
-        return 0.5 * (H + H.T)
+    def fresh(eta):
+        v = _hessian_weights(family, prob, eta)
+        return _weighted_gram(cols, v), v
 
     def body(carry):
-        b, eta, it, newton, damp, H, reuse, prev_model, _ = carry
-        # The Hessian costs n m^2: it is rebuilt only at the first step and after a poor step;
-        # other steps reuse it (the fixed point does not depend on it, the line search keeps
-        # every step a descent step).
-        H = jax.lax.cond(reuse, lambda: H, lambda: weighted_gram(eta))
+        b, eta, it, newton, damp, H, v, reuse, prev_model, _ = carry
+        # The Hessian costs n m^2: it is rebuilt only after a poor or slow step; other steps
+        # reuse it (the fixed point does not depend on it, the line search keeps every step a
+        # descent step).
+        H, v = jax.lax.cond(reuse, lambda: (H, v), lambda: fresh(eta))
         mu = family.mean(eta)
         gr = jnp.matmul(prob.w * (prob.y - mu), cols, precision=_HIGHEST)
         # Stationarity of the current point on the working set (gradient-based, so it stays
@@ -276,16 +322,16 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         done = stationary | (~accepted & ~reuse & (damp > 1.0))
         # Linear convergence slower than 4x per step means the reused Hessian is too stale.
         slow = reuse & (-model > 0.25 * -prev_model)
-        return b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, ~poor & ~slow, model, done
+        return b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, v, ~poor & ~slow, model, done
 
     zero = jnp.zeros((), jnp.int32)
-    reuse0 = jnp.all(ws.hess_idx == ws.idx)
-    init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), ws.hess, reuse0, jnp.full((), -jnp.inf, ws.b.dtype), jnp.zeros((), bool))
-    b, eta, it, _, _, H, _, _, _ = jax.lax.while_loop(cond, body, init)
+    H0, reuse0 = _update_changed_slots(ws, cols)
+    init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), H0, ws.hess_w, reuse0, jnp.full((), -jnp.inf, ws.b.dtype), jnp.zeros((), bool))
+    b, eta, it, _, _, H, v, _, _, _ = jax.lax.while_loop(cond, body, init)
     mu = family.mean(eta)
     grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
     grad_curv = dsg.augmented_rmatvec(prob.design, prob.w * family.curvature(eta))
-    return ws._replace(b=b, eta=eta, grad=grad, grad_curv=grad_curv, hess=H, hess_idx=ws.idx), it
+    return ws._replace(b=b, eta=eta, grad=grad, grad_curv=grad_curv, hess=H, hess_idx=ws.idx, hess_w=v), it
 
 
 # --------------------------------------------------------------------------- certificates
@@ -334,11 +380,13 @@ def _glm_dual_terms(family: Family, prob: _Problem, ws: _WorkingSet, mu, grad, w
 
 
 def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam, pure_linalg):
-    """``(mu + curvature * Xs_aug delta, Xs_aug^T w (y - that))``: the residual after one
-    linearized Newton step ``delta`` on the non-zero (and unpenalized) slots.
+    """``(mu + curvature * Xs_aug delta, Xs_aug^T w (y - that), H, hess_w)``: the residual
+    after one linearized Newton step ``delta`` on the non-zero (and unpenalized) slots, and
+    the Hessian it used (a fresh Gram at the current point, which the next Newton solve
+    starts from).
 
-    ``H delta = v`` with ``v`` the stationarity residual ``g - l1 sign(b) - l2 b`` of those
-    slots and ``H`` the working-set Hessian of the last Newton step. In float32, ``b`` sits on
+    ``(H + diag(l2)) delta = v`` with ``v`` the stationarity residual ``g - l1 sign(b) - l2 b``
+    of those slots and ``H`` the working-set Hessian at the current point. In float32, ``b`` sits on
     a grid whose spacing (times ``H``) leaves KKT residuals of a few 1e-4 lambda at small
     lambda, although the objective is exact to 1e-11: the scaled dual point turns such a
     residual into a gap linear in it. ``delta`` is below that grid spacing but is carried in
@@ -356,13 +404,14 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     v = g - l1 * sign - l2 * ws.b
     cols = dsg.gather_columns(prob.design, ws.idx)  # (n, m)
     curv = family.curvature(ws.eta)
-    H = jnp.matmul(cols.T, (prob.w * curv)[:, None] * cols, precision=_HIGHEST)
+    hess_w = _hessian_weights(family, prob, ws.eta)
+    H = _weighted_gram(cols, hess_w)
     both = move[:, None] & move[None, :]
-    M = jnp.where(both, 0.5 * (H + H.T), jnp.eye(H.shape[0], dtype=H.dtype))
+    M = jnp.where(both, H + jnp.diag(l2), jnp.eye(H.shape[0], dtype=H.dtype))
     delta, _ = _regularized_solve(M, jnp.where(move, v, 0.0), move, pure_linalg)
     deta = jnp.matmul(cols, jnp.where(move, delta, 0.0), precision=_HIGHEST)
     mu = family.mean(ws.eta) + curv * deta
-    return mu, dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
+    return mu, dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu)), H, hess_w
 
 
 def _dual_value(prob: _Problem, conj_loss, g, l1, l2):
@@ -381,7 +430,9 @@ def _dual_value(prob: _Problem, conj_loss, g, l1, l2):
 
 
 def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure_linalg):
-    """Primal objective, relative duality gap and KKT violations on the full problem.
+    """``(primal objective, relative duality gap, KKT violations, deviance), ws``.
+
+    The working set comes back with the fresh Hessian when the corrected dual point built one.
 
     Dual point ``theta = s w (y - mu)`` with the largest ``s <= 1`` making ``Omega*`` finite.
     For non-Gaussian families whose gap misses ``tol``, a second dual point from the
@@ -408,20 +459,21 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
     if not family.is_quadratic:
 
         def corrected(_):
-            mu_c, grad_c = _newton_corrected_mean(family, prob, ws, lam, pure_linalg)
+            mu_c, grad_c, H, hess_w = _newton_corrected_mean(family, prob, ws, lam, pure_linalg)
             conj_c, g_c = _glm_dual_terms(family, prob, ws, mu_c, grad_c, with_intercept)
             dual_c, s_c, _ = _dual_value(prob, conj_c, g_c, l1, l2)
             better = dual_c > dual
-            return jnp.where(better, dual_c, dual), jnp.where(better, s_c, s), jnp.where(better, g_c, g)
+            kept = (jnp.where(better, dual_c, dual), jnp.where(better, s_c, s), jnp.where(better, g_c, g))
+            return kept, ws._replace(hess=H, hess_idx=ws.idx, hess_w=hess_w)
 
         missed = primal - dual > tol * jnp.maximum(primal, tiny)
-        dual, s, g = jax.lax.cond(missed & jnp.all(ws.hess_idx == ws.idx), corrected, lambda _: (dual, s, g), None)
+        (dual, s, g), ws = jax.lax.cond(missed, corrected, lambda _: ((dual, s, g), ws), None)
     gap = jnp.maximum(primal - dual, 0.0)
     # Unpenalized coefficients: first-order term of their stationarity residual.
     gap = gap + jnp.sum(jnp.where(free & (prob.lo_aug < prob.hi_aug) & (jnp.arange(size) < size - 2), jnp.abs(b_full * s * g), 0.0))
     rel_gap = gap / jnp.maximum(primal, tiny)
     viol = penalties.kkt_violation(-ws.grad, b_full, l1, l2, prob.lo_aug, prob.hi_aug)
-    return primal, rel_gap, viol, 2.0 * (loss - jnp.sum(prob.w * family.saturated_loss(prob.y)))
+    return (primal, rel_gap, viol, 2.0 * (loss - jnp.sum(prob.w * family.saturated_loss(prob.y)))), ws
 
 
 # --------------------------------------------------------------------------- one lambda
@@ -465,7 +517,7 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
             ws, used = _solve_quadratic_family(prob, ws, lam, inner_tol, budget, pure_linalg)
         else:
             ws, used = _solve_newton_family(family, prob, ws, lam, inner_tol, budget, pure_linalg)
-        primal, rel_gap, viol, dev = _certificate(family, prob, ws, lam, tol, pure_linalg)
+        (primal, rel_gap, viol, dev), ws = _certificate(family, prob, ws, lam, tol, pure_linalg)
         done = rel_gap <= tol
         outside = ~_in_working_set(ws, size) & (viol > 0) & (prob.pf_aug > 0)
         score = jnp.where(outside & ~done, viol + 1.0, 0.0)
@@ -566,9 +618,10 @@ def run_path(
     gram0 = jnp.zeros((p + 2, m) if family.is_quadratic else (1, 1), dtype)
     hess0 = jnp.zeros((1, 1) if family.is_quadratic else (m, m), dtype)
     hess_idx0 = jnp.full((1,) if family.is_quadratic else (m,), -1, jnp.int32)
+    hess_w0 = jnp.zeros((1,) if family.is_quadratic else (n,), dtype)
     full = jnp.zeros((p + 2, p + 2) if family.is_quadratic and capacity == p and p <= _FULL_GRAM_MAX_P else (1, 1), dtype)
     ws = _WorkingSet(idx0, jnp.zeros(m, dtype).at[0].set(b0_init), gram0, jnp.zeros(n, dtype), c_full,
-                     jnp.zeros(p + 2, dtype), hess0, hess_idx0, full, jnp.zeros((), bool), jnp.zeros((), bool))
+                     jnp.zeros(p + 2, dtype), hess0, hess_idx0, hess_w0, full, jnp.zeros((), bool), jnp.zeros((), bool))
     must = (pf_aug == 0) & (lo_aug < hi_aug)
     must = must.at[p].set(False).at[p + 1].set(False)
     warm = (b_aug_init != 0) & ~must
