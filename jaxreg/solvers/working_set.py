@@ -51,6 +51,8 @@ _INNER_CAP = 300
 # New slots whose Hessian rows are computed one by one at the stored weights; more than this
 # and a fresh Gram costs about as much.
 _INCREMENTAL_SLOTS = 8
+# Refinement steps of the certificate's Newton correction with a carried (stale) Hessian.
+_CERT_REFINE = 2
 # Gaussian paths whose working set holds every feature keep the full Gram (<= 8 MB).
 _FULL_GRAM_MAX_P = 1022
 
@@ -179,9 +181,12 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
 def _place_initial(family: Family, prob: _Problem, ws: _WorkingSet, score):
     """Fill the empty slots ``1..m-1`` with the features of positive ``score``, best first;
     ``overflow`` when they do not all fit. (``_add_features`` without its loop: at the start
-    every slot is empty.)"""
+    every slot is empty.) GLMs whose slots hold every feature (``_fixed_slots``) place feature
+    ``j`` in slot ``j + 1``."""
     m = ws.idx.shape[0]
     p2 = prob.pf_aug.shape[0]
+    if _fixed_slots(family, prob, m):
+        return ws._replace(idx=ws.idx.at[1:].set(jnp.arange(m - 1, dtype=ws.idx.dtype)))
     order = jnp.argsort(-score, stable=True)[: m - 1]
     idx = ws.idx.at[1:].set(jnp.where(score[order] > 0, order, p2 - 1).astype(ws.idx.dtype))
     cols = ws.gram_cols
@@ -228,7 +233,49 @@ def _weighted_gram(cols, v):
     return 0.5 * (H + H.T)
 
 
-def _update_changed_slots(ws: _WorkingSet, cols):
+def _fixed_slots(family: Family, prob: _Problem, m: int) -> bool:
+    """Static: a GLM whose ``m = p + 1`` slots hold every feature, feature ``j`` in slot
+    ``j + 1`` and the intercept (or the zero column) in slot 0, for the whole path."""
+    return (not family.is_quadratic) and m == prob.design.n_features + 1
+
+
+class _SlotColumns:
+    """``Xs_aug[:, idx]`` (n, m) as the products the Newton solver needs.
+
+    Slots chosen along the path are gathered into an (n, m) copy. With ``_fixed_slots`` the
+    columns are Xs itself behind the intercept slot, and nothing is gathered: products go
+    through the design (no copy of X, and the Gram is one blocked pass, ``dsg.full_gram``).
+    """
+
+    def __init__(self, family: Family, prob: _Problem, idx):
+        self.design = prob.design
+        self.idx = idx
+        self.fixed = _fixed_slots(family, prob, idx.shape[0])
+        self.cols = None if self.fixed else dsg.gather_columns(prob.design, idx)
+
+    def matvec(self, d):
+        """``Xs_aug[:, idx] @ d``: (n,)."""
+        if self.fixed:
+            return dsg.matvec(self.design, d[1:]) + jnp.where(self.idx[0] == self.design.n_features, d[0], 0.0)
+        return jnp.matmul(self.cols, d, precision=_HIGHEST)
+
+    def rmatvec(self, r):
+        """``Xs_aug[:, idx]^T r``: (m,)."""
+        if self.fixed:
+            first = jnp.where(self.idx[0] == self.design.n_features, jnp.sum(r), 0.0)
+            return jnp.concatenate([first[None], dsg.rmatvec(self.design, r)])
+        return jnp.matmul(r, self.cols, precision=_HIGHEST)
+
+    def gram(self, v):
+        """``Xs_aug[:, idx]^T diag(v) Xs_aug[:, idx]``, symmetrized: (m, m)."""
+        if self.fixed:
+            order = self.idx
+            G = dsg.full_gram(self.design, v)[order][:, order]
+            return 0.5 * (G + G.T)
+        return _weighted_gram(self.cols, v)
+
+
+def _update_changed_slots(ws: _WorkingSet, slots: _SlotColumns):
     """``ws.hess`` for the current slots at the weights it was built with (``hess_w``).
 
     Along a path a round usually brings in a few features; only their rows and columns are
@@ -243,6 +290,9 @@ def _update_changed_slots(ws: _WorkingSet, cols):
     changed = ws.hess_idx != ws.idx
     k = min(m, _INCREMENTAL_SLOTS)
     n_changed = jnp.sum(changed)
+    if slots.fixed:  # slots never change after the first Gram
+        return ws.hess, n_changed == 0
+    cols = slots.cols
 
     def update(H):
         order = jnp.argsort(~changed, stable=True)[:k]
@@ -271,7 +321,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
     data) is built only when a step is poor or converges slowly.
     """
     l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
-    cols = dsg.gather_columns(prob.design, ws.idx)  # (n, m)
+    slots = _SlotColumns(family, prob, ws.idx)
 
     def cond(carry):
         b, eta, it, newton, damp, H, v, reuse, prev_model, done = carry
@@ -279,7 +329,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
 
     def fresh(eta):
         v = _hessian_weights(family, prob, eta)
-        return _weighted_gram(cols, v), v
+        return slots.gram(v), v
 
     def body(carry):
         b, eta, it, newton, damp, H, v, reuse, prev_model, _ = carry
@@ -288,14 +338,14 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         # descent step).
         H, v = jax.lax.cond(reuse, lambda: (H, v), lambda: fresh(eta))
         mu = family.mean(eta)
-        gr = jnp.matmul(prob.w * (prob.y - mu), cols, precision=_HIGHEST)
+        gr = slots.rmatvec(prob.w * (prob.y - mu))
         # Stationarity of the current point on the working set (gradient-based, so it stays
         # accurate far below the rounding level of the objective value).
         stationary = subproblem_violation(QuadProblem(H, l1, l2, lo, hi), b, gr) <= inner_tol
         qp = QuadProblem(H + jnp.diag(damp * jnp.diagonal(H)), l1, l2, lo, hi)
         sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP), pure_linalg, feature_sign=False)
         delta = sol.b - b
-        deta = jnp.matmul(cols, delta, precision=_HIGHEST)
+        deta = slots.matvec(delta)
         # Decrease predicted by the linear part of the model (<= 0); Armijo on the true objective.
         model = -jnp.dot(gr, delta) + penalties.penalty_value(sol.b, l1, l2) - penalties.penalty_value(b, l1, l2)
         # Below ``noise`` the objective cannot resolve the decrease; such tiny steps are taken
@@ -325,7 +375,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         return b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, v, ~poor & ~slow, model, done
 
     zero = jnp.zeros((), jnp.int32)
-    H0, reuse0 = _update_changed_slots(ws, cols)
+    H0, reuse0 = _update_changed_slots(ws, slots)
     init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), H0, ws.hess_w, reuse0, jnp.full((), -jnp.inf, ws.b.dtype), jnp.zeros((), bool))
     b, eta, it, _, _, H, v, _, _, _ = jax.lax.while_loop(cond, body, init)
     mu = family.mean(eta)
@@ -379,19 +429,22 @@ def _glm_dual_terms(family: Family, prob: _Problem, ws: _WorkingSet, mu, grad, w
     return lambda s: family.conjugate_at_scaled_residual(prob.y, mu, prob.w, s) + s * theta_o, g
 
 
-def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam, pure_linalg):
-    """``(mu + curvature * Xs_aug delta, Xs_aug^T w (y - that), H, hess_w)``: the residual
-    after one linearized Newton step ``delta`` on the non-zero (and unpenalized) slots, and
-    the Hessian it used (a fresh Gram at the current point, which the next Newton solve
-    starts from).
+def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam, H, refine: int, pure_linalg):
+    """``(mu + curvature * Xs_aug delta, Xs_aug^T w (y - that))``: the residual after one
+    linearized Newton step ``delta`` on the non-zero (and unpenalized) slots.
 
-    ``(H + diag(l2)) delta = v`` with ``v`` the stationarity residual ``g - l1 sign(b) - l2 b``
-    of those slots and ``H`` the working-set Hessian at the current point. In float32, ``b`` sits on
-    a grid whose spacing (times ``H``) leaves KKT residuals of a few 1e-4 lambda at small
-    lambda, although the objective is exact to 1e-11: the scaled dual point turns such a
-    residual into a gap linear in it. ``delta`` is below that grid spacing but is carried in
-    its own floats, so the corrected residual meets stationarity to second order and the
-    dual point is nearly feasible without scaling. Any residual gives a valid dual bound.
+    ``(H_true + diag(l2)) delta = v`` with ``v`` the stationarity residual
+    ``g - l1 sign(b) - l2 b`` of those slots and ``H_true`` the working-set Hessian at the
+    current point. ``H`` approximates ``H_true`` (a Gram at earlier weights, or the exact one);
+    ``refine`` steps of iterative refinement with exact Hessian-vector products (two passes
+    over the columns each) shrink the error of an approximate ``H`` geometrically.
+
+    Why: in float32, ``b`` sits on a grid whose spacing (times ``H``) leaves KKT residuals of
+    a few 1e-4 lambda at small lambda, although the objective is exact to 1e-11, and in any
+    precision the Newton loop stops on a criterion quadratic in the residual: the scaled dual
+    point turns such a residual into a gap linear in it. ``delta`` is carried in its own
+    floats, so the corrected residual meets stationarity to second order and the dual point
+    is nearly feasible without scaling. Any residual gives a valid dual bound.
     """
     p = prob.design.n_features
     l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
@@ -401,17 +454,20 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     at_kink_violating = (ws.b == 0) & (jnp.abs(g) > l1)
     move = (ws.idx <= p) & (lo < hi) & ((ws.b != 0) | at_kink_violating | ((l1 == 0) & (l2 == 0)))
     sign = jnp.where(ws.b != 0, jnp.sign(ws.b), jnp.sign(g))
-    v = g - l1 * sign - l2 * ws.b
-    cols = dsg.gather_columns(prob.design, ws.idx)  # (n, m)
-    curv = family.curvature(ws.eta)
-    hess_w = _hessian_weights(family, prob, ws.eta)
-    H = _weighted_gram(cols, hess_w)
+    v = jnp.where(move, g - l1 * sign - l2 * ws.b, 0.0)
+    slots = _SlotColumns(family, prob, ws.idx)
+    curv_w = prob.w * family.curvature(ws.eta)
     both = move[:, None] & move[None, :]
     M = jnp.where(both, H + jnp.diag(l2), jnp.eye(H.shape[0], dtype=H.dtype))
-    delta, _ = _regularized_solve(M, jnp.where(move, v, 0.0), move, pure_linalg)
-    deta = jnp.matmul(cols, jnp.where(move, delta, 0.0), precision=_HIGHEST)
-    mu = family.mean(ws.eta) + curv * deta
-    return mu, dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu)), H, hess_w
+    delta, _ = _regularized_solve(M, v, move, pure_linalg)
+    deta = slots.matvec(delta)
+    for _ in range(refine):
+        exact = jnp.where(move, slots.rmatvec(curv_w * deta) + l2 * delta, 0.0)
+        step, _ = _regularized_solve(M, v - exact, move, pure_linalg)
+        delta = delta + step
+        deta = slots.matvec(delta)
+    mu = family.mean(ws.eta) + family.curvature(ws.eta) * deta
+    return mu, dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
 
 
 def _dual_value(prob: _Problem, conj_loss, g, l1, l2):
@@ -433,6 +489,8 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
     """``(primal objective, relative duality gap, KKT violations, deviance), ws``.
 
     The working set comes back with the fresh Hessian when the corrected dual point built one.
+    The certificate is the same whichever Hessian the correction used: any dual point gives a
+    valid bound, the better one counts.
 
     Dual point ``theta = s w (y - mu)`` with the largest ``s <= 1`` making ``Omega*`` finite.
     For non-Gaussian families whose gap misses ``tol``, a second dual point from the
@@ -458,16 +516,33 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
     primal = loss + penalties.penalty_value(b_full, l1, l2)
     if not family.is_quadratic:
 
-        def corrected(_):
-            mu_c, grad_c, H, hess_w = _newton_corrected_mean(family, prob, ws, lam, pure_linalg)
+        def corrected_dual(H, refine):
+            mu_c, grad_c = _newton_corrected_mean(family, prob, ws, lam, H, refine, pure_linalg)
             conj_c, g_c = _glm_dual_terms(family, prob, ws, mu_c, grad_c, with_intercept)
             dual_c, s_c, _ = _dual_value(prob, conj_c, g_c, l1, l2)
-            better = dual_c > dual
-            kept = (jnp.where(better, dual_c, dual), jnp.where(better, s_c, s), jnp.where(better, g_c, g))
-            return kept, ws._replace(hess=H, hess_idx=ws.idx, hess_w=hess_w)
+            return dual_c, s_c, g_c
 
-        missed = primal - dual > tol * jnp.maximum(primal, tiny)
-        (dual, s, g), ws = jax.lax.cond(missed, corrected, lambda _: ((dual, s, g), ws), None)
+        def better(a, b):
+            take = b[0] > a[0]
+            return tuple(jnp.where(take, y, x) for x, y in zip(a, b))
+
+        def misses(d):
+            return primal - d[0] > tol * jnp.maximum(primal, tiny)
+
+        def fresh(best):
+            # The exact Hessian at this point (n m^2 flops); kept for the next Newton solve.
+            hess_w = _hessian_weights(family, prob, ws.eta)
+            H = _SlotColumns(family, prob, ws.idx).gram(hess_w)
+            return better(best, corrected_dual(H, 0)), ws._replace(hess=H, hess_idx=ws.idx, hess_w=hess_w)
+
+        def corrected(_):
+            # First the Hessian the Newton loop used (earlier weights) with refinement: a few
+            # passes over the columns. A fresh Gram only when that does not certify.
+            best = (dual, s, g)
+            best = jax.lax.cond(jnp.all(ws.hess_idx == ws.idx), lambda: better(best, corrected_dual(ws.hess, _CERT_REFINE)), lambda: best)
+            return jax.lax.cond(misses(best), fresh, lambda best: (best, ws), best)
+
+        (dual, s, g), ws = jax.lax.cond(misses((dual,)), corrected, lambda _: ((dual, s, g), ws), None)
     gap = jnp.maximum(primal - dual, 0.0)
     # Unpenalized coefficients: first-order term of their stationarity residual.
     gap = gap + jnp.sum(jnp.where(free & (prob.lo_aug < prob.hi_aug) & (jnp.arange(size) < size - 2), jnp.abs(b_full * s * g), 0.0))
@@ -631,8 +706,7 @@ def run_path(
     if family.is_quadratic:
         ws = ws._replace(grad=c_full - jnp.matmul(ws.gram_cols, ws.b, precision=_HIGHEST))
     else:
-        cols = dsg.gather_columns(design, ws.idx)
-        eta = jnp.matmul(cols, ws.b, precision=_HIGHEST) + offset
+        eta = _SlotColumns(family, prob, ws.idx).matvec(ws.b) + offset
         ws = ws._replace(eta=eta, grad=dsg.augmented_rmatvec(design, w * (y - family.mean(eta))),
                          grad_curv=dsg.augmented_rmatvec(design, w * family.curvature(eta)))
 
