@@ -128,6 +128,28 @@ def _regularized_solve(M, rhs, free, pure_linalg=False):
     return jnp.where(free & ok, d, 0.0), ok
 
 
+def _regularized_factor(M, free, pure_linalg=False):
+    """``(L, ok)``: a Cholesky factor of ``M`` with ``_regularized_solve``'s jitter and retry
+    (retried when the factor is not finite), for several right-hand sides (``_factor_solve``)."""
+    dtype = M.dtype
+    eye = jnp.eye(M.shape[0], dtype=dtype)
+    top = jnp.max(jnp.where(free, jnp.diagonal(M), 0.0)) + jnp.finfo(dtype).tiny
+
+    def attempt(rel):
+        shifted = M + (rel * top) * eye
+        chol = _cholesky_loop(shifted) if pure_linalg else jnp.linalg.cholesky(shifted)
+        return chol, jnp.all(jnp.isfinite(chol))
+
+    chol, ok = attempt(max(1e-12, 8.0 * float(jnp.finfo(dtype).eps)))
+    return jax.lax.cond(ok, lambda: (chol, ok), lambda: attempt(1e-6))
+
+
+def _factor_solve(chol, ok, rhs, free, pure_linalg=False):
+    """``d`` with ``L L^T d = rhs`` on ``free`` (0 elsewhere, and 0 when the factor failed)."""
+    d = _cho_solve_loop(chol, rhs) if pure_linalg else jax.scipy.linalg.cho_solve((chol, True), rhs)
+    return jnp.where(free & ok & jnp.all(jnp.isfinite(d)), d, 0.0)
+
+
 def _system_sizes(m: int) -> tuple[int, ...]:
     """Static sizes of the Newton systems: ``m`` alone up to 128 slots, else 16, 64, 256, ...
     below ``m``, then ``m`` (each size is a compiled branch: a factor of 4 keeps compilation

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 from jaxreg import design as dsg
 from jaxreg import penalties
 from jaxreg.families import Family
-from jaxreg.solvers.quadratic import QuadProblem, _regularized_solve, solve_quadratic, subproblem_violation
+from jaxreg.solvers.quadratic import QuadProblem, _factor_solve, _regularized_factor, solve_quadratic, subproblem_violation
 
 __all__ = ["PathInputs", "run_path"]
 
@@ -459,12 +459,12 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     curv_w = prob.w * family.curvature(ws.eta)
     both = move[:, None] & move[None, :]
     M = jnp.where(both, H + jnp.diag(l2), jnp.eye(H.shape[0], dtype=H.dtype))
-    delta, _ = _regularized_solve(M, v, move, pure_linalg)
+    chol, ok = _regularized_factor(M, move, pure_linalg)
+    delta = _factor_solve(chol, ok, v, move, pure_linalg)
     deta = slots.matvec(delta)
     for _ in range(refine):
         exact = jnp.where(move, slots.rmatvec(curv_w * deta) + l2 * delta, 0.0)
-        step, _ = _regularized_solve(M, v - exact, move, pure_linalg)
-        delta = delta + step
+        delta = delta + _factor_solve(chol, ok, v - exact, move, pure_linalg)
         deta = slots.matvec(delta)
     mu = family.mean(ws.eta) + family.curvature(ws.eta) * deta
     return mu, dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
@@ -516,33 +516,35 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
     primal = loss + penalties.penalty_value(b_full, l1, l2)
     if not family.is_quadratic:
 
-        def corrected_dual(H, refine):
-            mu_c, grad_c = _newton_corrected_mean(family, prob, ws, lam, H, refine, pure_linalg)
+        def misses(d):
+            return primal - d > tol * jnp.maximum(primal, tiny)
+
+        def attempt_cond(c):
+            k, best, ws = c
+            return (k < 2) & misses(best[0])
+
+        def attempt(c):
+            # Attempt 0: the Hessian the Newton loop carried (earlier weights), refined by
+            # exact Hessian-vector products: a few passes over the columns. Attempt 1, only
+            # when that does not certify: a fresh Gram at this point (n m^2 flops), kept for
+            # the next Newton solve. One copy of the correction serves both.
+            k, best, ws = c
+            use_carried = (k == 0) & jnp.all(ws.hess_idx == ws.idx)
+
+            def fresh():
+                hess_w = _hessian_weights(family, prob, ws.eta)
+                return _SlotColumns(family, prob, ws.idx).gram(hess_w), hess_w
+
+            H, hess_w = jax.lax.cond(use_carried, lambda: (ws.hess, ws.hess_w), fresh)
+            mu_c, grad_c = _newton_corrected_mean(family, prob, ws, lam, H, _CERT_REFINE, pure_linalg)
             conj_c, g_c = _glm_dual_terms(family, prob, ws, mu_c, grad_c, with_intercept)
             dual_c, s_c, _ = _dual_value(prob, conj_c, g_c, l1, l2)
-            return dual_c, s_c, g_c
+            take = dual_c > best[0]
+            best = tuple(jnp.where(take, new, old) for old, new in zip(best, (dual_c, s_c, g_c)))
+            ws = ws._replace(hess=H, hess_idx=ws.idx, hess_w=hess_w)
+            return k + jnp.where(use_carried, 1, 2), best, ws
 
-        def better(a, b):
-            take = b[0] > a[0]
-            return tuple(jnp.where(take, y, x) for x, y in zip(a, b))
-
-        def misses(d):
-            return primal - d[0] > tol * jnp.maximum(primal, tiny)
-
-        def fresh(best):
-            # The exact Hessian at this point (n m^2 flops); kept for the next Newton solve.
-            hess_w = _hessian_weights(family, prob, ws.eta)
-            H = _SlotColumns(family, prob, ws.idx).gram(hess_w)
-            return better(best, corrected_dual(H, 0)), ws._replace(hess=H, hess_idx=ws.idx, hess_w=hess_w)
-
-        def corrected(_):
-            # First the Hessian the Newton loop used (earlier weights) with refinement: a few
-            # passes over the columns. A fresh Gram only when that does not certify.
-            best = (dual, s, g)
-            best = jax.lax.cond(jnp.all(ws.hess_idx == ws.idx), lambda: better(best, corrected_dual(ws.hess, _CERT_REFINE)), lambda: best)
-            return jax.lax.cond(misses(best), fresh, lambda best: (best, ws), best)
-
-        (dual, s, g), ws = jax.lax.cond(misses((dual,)), corrected, lambda _: ((dual, s, g), ws), None)
+        _, (dual, s, g), ws = jax.lax.while_loop(attempt_cond, attempt, (jnp.zeros((), jnp.int32), (dual, s, g), ws))
     gap = jnp.maximum(primal - dual, 0.0)
     # Unpenalized coefficients: first-order term of their stationarity residual.
     gap = gap + jnp.sum(jnp.where(free & (prob.lo_aug < prob.hi_aug) & (jnp.arange(size) < size - 2), jnp.abs(b_full * s * g), 0.0))
