@@ -342,37 +342,43 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         # Stationarity of the current point on the working set (gradient-based, so it stays
         # accurate far below the rounding level of the objective value).
         stationary = subproblem_violation(QuadProblem(H, l1, l2, lo, hi), b, gr) <= inner_tol
-        qp = QuadProblem(H + jnp.diag(damp * jnp.diagonal(H)), l1, l2, lo, hi)
-        sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP), pure_linalg, feature_sign=False)
-        delta = sol.b - b
-        deta = slots.matvec(delta)
-        # Decrease predicted by the linear part of the model (<= 0); Armijo on the true objective.
-        model = -jnp.dot(gr, delta) + penalties.penalty_value(sol.b, l1, l2) - penalties.penalty_value(b, l1, l2)
-        # Below ``noise`` the objective cannot resolve the decrease; such tiny steps are taken
-        # in full (the quadratic model is exact to first order there).
-        noise = 16.0 * jnp.finfo(b.dtype).eps * prob.obj_scale
-        resolvable = -model > noise
 
-        def ls_cond(c):
-            t, k = c
-            change = _objective_change_glm(family, prob, eta, t * deta, b, t * delta, l1, l2)
-            return resolvable & (change > 1e-4 * t * jnp.minimum(model, 0.0)) & (k < _MAX_HALVINGS)
+        def step(_):
+            qp = QuadProblem(H + jnp.diag(damp * jnp.diagonal(H)), l1, l2, lo, hi)
+            sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP), pure_linalg, feature_sign=False)
+            delta = sol.b - b
+            deta = slots.matvec(delta)
+            # Decrease predicted by the linear part of the model (<= 0); Armijo on the true objective.
+            model = -jnp.dot(gr, delta) + penalties.penalty_value(sol.b, l1, l2) - penalties.penalty_value(b, l1, l2)
+            # Below ``noise`` the objective cannot resolve the decrease; such tiny steps are taken
+            # in full (the quadratic model is exact to first order there).
+            noise = 16.0 * jnp.finfo(b.dtype).eps * prob.obj_scale
+            resolvable = -model > noise
 
-        t, _ = jax.lax.while_loop(ls_cond, lambda c: (0.5 * c[0], c[1] + 1), (jnp.ones((), b.dtype), 0))
-        accepted = t > 0.5 ** (_MAX_HALVINGS - 1)
-        t = jnp.where(accepted & ~stationary, t, 0.0)
-        b_new = b + t * delta
-        eta_new = eta + t * deta
-        poor = (t < 1.0) | ~sol.converged
-        # A poor step with a reused Hessian first refreshes the Hessian; with a fresh one it
-        # raises the damping.
-        raise_damp = (poor & ~reuse) | ~sol.converged
-        shrunk = jnp.where(damp > 1e-8, 0.1 * damp, 0.0)
-        new_damp = jnp.where(raise_damp, jnp.maximum(10.0 * damp, 1e-4), jnp.where(poor, damp, shrunk))
-        done = stationary | (~accepted & ~reuse & (damp > 1.0))
-        # Linear convergence slower than 4x per step means the reused Hessian is too stale.
-        slow = reuse & (-model > 0.25 * -prev_model)
-        return b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, v, ~poor & ~slow, model, done
+            def ls_cond(c):
+                t, k = c
+                change = _objective_change_glm(family, prob, eta, t * deta, b, t * delta, l1, l2)
+                return resolvable & (change > 1e-4 * t * jnp.minimum(model, 0.0)) & (k < _MAX_HALVINGS)
+
+            t, _ = jax.lax.while_loop(ls_cond, lambda c: (0.5 * c[0], c[1] + 1), (jnp.ones((), b.dtype), 0))
+            accepted = t > 0.5 ** (_MAX_HALVINGS - 1)
+            t = jnp.where(accepted, t, 0.0)
+            b_new = b + t * delta
+            eta_new = eta + t * deta
+            poor = (t < 1.0) | ~sol.converged
+            # A poor step with a reused Hessian first refreshes the Hessian; with a fresh one it
+            # raises the damping.
+            raise_damp = (poor & ~reuse) | ~sol.converged
+            shrunk = jnp.where(damp > 1e-8, 0.1 * damp, 0.0)
+            new_damp = jnp.where(raise_damp, jnp.maximum(10.0 * damp, 1e-4), jnp.where(poor, damp, shrunk))
+            done = ~accepted & ~reuse & (damp > 1.0)
+            # Linear convergence slower than 4x per step means the reused Hessian is too stale.
+            slow = reuse & (-model > 0.25 * -prev_model)
+            return b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, v, ~poor & ~slow, model, done
+
+        # A stationary point ends the loop without solving (and discarding) one more subproblem.
+        stop = (b, eta, it, newton + 1, damp, H, v, reuse, prev_model, jnp.ones((), bool))
+        return jax.lax.cond(stationary, lambda _: stop, step, None)
 
     zero = jnp.zeros((), jnp.int32)
     H0, reuse0 = _update_changed_slots(ws, slots)
