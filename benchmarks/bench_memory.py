@@ -10,6 +10,7 @@ needs on top of X (compiled code excluded). Runs twice per shape: X as NumPy all
 
     PYTHONPATH=. python benchmarks/bench_memory.py                 # 100000 x 125 and 1000 x 12500
     PYTHONPATH=. python benchmarks/bench_memory.py --shapes 20000x625 --n-lambdas 20
+    PYTHONPATH=. python benchmarks/bench_memory.py --shapes 100000x125 --family binomial
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ def _status(key: str) -> int:
         return int(next(line for line in f if line.startswith(key)).split()[1]) * 1024
 
 
-def _worker(n: int, p: int, aligned: bool, n_lambdas: int, queue) -> None:
+def _worker(n: int, p: int, aligned: bool, n_lambdas: int, family: str, queue) -> None:
     import numpy as np
 
     import jaxreg
     from jaxreg.datasets import make_glmnet_benchmark
 
-    X0, y, _ = make_glmnet_benchmark(n, p, 0.5, seed=0)
+    X0, y, _ = make_glmnet_benchmark(n, p, 0.5, family=family, seed=0)
     if aligned:
         buf = np.empty(X0.nbytes + 64, np.uint8)
         off = (-buf.ctypes.data) % 64
@@ -41,24 +42,24 @@ def _worker(n: int, p: int, aligned: bool, n_lambdas: int, queue) -> None:
     else:
         X = np.ascontiguousarray(X0)
     t = time.perf_counter()
-    jaxreg.path(X, y, n_lambdas=n_lambdas)
+    jaxreg.path(X, y, family=family, n_lambdas=n_lambdas)
     first = time.perf_counter() - t
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     base = _status("VmRSS")
     t = time.perf_counter()
-    res = jaxreg.path(X, y, n_lambdas=n_lambdas)
+    res = jaxreg.path(X, y, family=family, n_lambdas=n_lambdas)
     steady = time.perf_counter() - t
     peak = _status("VmHWM") - base
-    queue.put(dict(n=n, p=p, aligned=aligned, x_bytes=X.nbytes, x_64_aligned=X.ctypes.data % 64 == 0,
+    queue.put(dict(n=n, p=p, family=family, aligned=aligned, x_bytes=X.nbytes, x_64_aligned=X.ctypes.data % 64 == 0,
                    peak_extra_bytes=peak, ratio_extra=peak / X.nbytes, ratio_total=(peak + X.nbytes) / X.nbytes,
                    first_call_s=first, steady_s=steady, max_gap=float(res.gap.max())))
 
 
-def measure(n: int, p: int, aligned: bool, n_lambdas: int) -> dict:
+def measure(n: int, p: int, aligned: bool, n_lambdas: int, family: str = "gaussian") -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(n, p, aligned, n_lambdas, queue))
+    proc = ctx.Process(target=_worker, args=(n, p, aligned, n_lambdas, family, queue))
     proc.start()
     out = queue.get()
     proc.join()
@@ -69,12 +70,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shapes", default="100000x125,1000x12500", help="comma-separated NxP")
     ap.add_argument("--n-lambdas", type=int, default=100)
+    ap.add_argument("--family", default="gaussian", choices=["gaussian", "binomial"])
     args = ap.parse_args(argv)
     print(f"{'shape':>12} {'X [MB]':>7} {'X 64B-aligned':>13} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
     for shape in args.shapes.split(","):
         n, p = (int(v) for v in shape.lower().split("x"))
         for aligned in (False, True):
-            r = measure(n, p, aligned, args.n_lambdas)
+            r = measure(n, p, aligned, args.n_lambdas, args.family)
             print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {str(r['x_64_aligned']):>13} {r['peak_extra_bytes'] / 1e6:15.1f} "
                   f"{r['ratio_extra']:7.2f} {r['ratio_total']:11.2f} {r['steady_s']:10.2f} {r['max_gap']:8.1e}", flush=True)
             print("  " + json.dumps(r))

@@ -32,6 +32,9 @@ class Design(NamedTuple):
         return self.X.shape[1]
 
 
+_GRAM_BLOCK_ROWS = 1024
+
+
 def column_moments(X, w, fit_intercept: bool):
     """``(center, variance, degenerate)`` per column; ``w`` sums to one.
 
@@ -41,20 +44,36 @@ def column_moments(X, w, fit_intercept: bool):
     spread (float32 scales ~40% off at mean / sd = 1000). ``degenerate`` marks columns that
     carry no information, decided exactly on the rows with ``w > 0``: constant columns with
     an intercept, all-zero columns without one.
+
+    The second pass runs over row blocks (as ``full_gram``): several reductions of one
+    elementwise expression of X would otherwise materialize n x p temporaries (measured: two
+    extra copies of X at 1e8 bytes).
     """
-    p = X.shape[1]
-    used = (w > 0)[:, None]
-    # Reductions fused with the elementwise work, not matmuls on X * X or masked copies:
-    # those would materialize a second n x p array, doubling peak memory on large X.
-    if fit_intercept:
-        center = jnp.matmul(w, X, precision=_HIGHEST)
-        dev = X - center
-        variance = jnp.sum(w[:, None] * (dev * dev), axis=0)
-        top = jnp.max(jnp.where(used, X, -jnp.inf), axis=0)
-        bottom = jnp.min(jnp.where(used, X, jnp.inf), axis=0)
-        return center, variance, top <= bottom
-    variance = jnp.sum(w[:, None] * (X * X), axis=0)
-    return jnp.zeros(p, X.dtype), variance, ~jnp.any(used & (X != 0), axis=0)
+    n, p = X.shape
+    center = jnp.matmul(w, X, precision=_HIGHEST) if fit_intercept else jnp.zeros(p, X.dtype)
+    rows = max(1, min(n, _GRAM_BLOCK_ROWS))
+    n_blocks = -(-n // rows)
+
+    def block(i, acc):
+        variance, top, bottom = acc
+        # The last block is shifted back to end at row n; rows an earlier block covered are
+        # masked out.
+        start = jnp.maximum(jnp.minimum(i * rows, n - rows), 0)
+        Xb = jax.lax.dynamic_slice_in_dim(X, start, rows, 0)
+        wb = jax.lax.dynamic_slice_in_dim(w, start, rows, 0)
+        used = ((start + jnp.arange(rows) >= i * rows) & (wb > 0))[:, None]
+        dev = Xb - center
+        variance = variance + jnp.sum(jnp.where(used, wb[:, None] * (dev * dev), 0.0), axis=0)
+        top = jnp.maximum(top, jnp.max(jnp.where(used, Xb, -jnp.inf), axis=0))
+        bottom = jnp.minimum(bottom, jnp.min(jnp.where(used, Xb, jnp.inf), axis=0))
+        return variance, top, bottom
+
+    init = (jnp.zeros(p, X.dtype), jnp.full(p, -jnp.inf, X.dtype), jnp.full(p, jnp.inf, X.dtype))
+    variance, top, bottom = jax.lax.fori_loop(0, n_blocks, block, init)
+    # With an intercept a column is degenerate when constant; without, when it is all zero
+    # (max <= 0 <= min). A column with no weighted rows at all is degenerate either way.
+    degenerate = top <= bottom if fit_intercept else (top <= 0) & (bottom >= 0)
+    return center, variance, degenerate
 
 
 def make_design(X, center, variance, standardize: bool) -> Design:
@@ -104,9 +123,6 @@ def column_gram(d: Design, w, j):
     """``Xs_aug^T diag(w) xs_j`` for one augmented column index ``j``: shape (p + 2,)."""
     col = gather_columns(d, jnp.reshape(j, (1,)))[:, 0]
     return augmented_rmatvec(d, w * col)
-
-
-_GRAM_BLOCK_ROWS = 1024
 
 
 def full_gram(d: Design, w):
