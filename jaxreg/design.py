@@ -35,6 +35,24 @@ class Design(NamedTuple):
 _GRAM_BLOCK_ROWS = 1024
 
 
+def _fold_row_blocks(X, w, step, init):
+    """``acc = step(acc, Xb, wb)`` over row blocks of at most ``_GRAM_BLOCK_ROWS`` rows, so
+    that elementwise work on X never materializes more than one block. The last block is
+    shifted back to end at row n; rows an earlier block covered get weight 0 in ``wb``."""
+    n = X.shape[0]
+    if n == 0:
+        return init
+    rows = min(n, _GRAM_BLOCK_ROWS)
+
+    def block(i, acc):
+        start = jnp.minimum(i * rows, n - rows)
+        Xb = jax.lax.dynamic_slice_in_dim(X, start, rows, 0)
+        wb = jax.lax.dynamic_slice_in_dim(w, start, rows, 0)
+        return step(acc, Xb, jnp.where(start + jnp.arange(rows) >= i * rows, wb, 0.0))
+
+    return jax.lax.fori_loop(0, -(-n // rows), block, init)
+
+
 def column_moments(X, w, fit_intercept: bool):
     """``(center, variance, degenerate)`` per column; ``w`` sums to one.
 
@@ -49,19 +67,12 @@ def column_moments(X, w, fit_intercept: bool):
     elementwise expression of X would otherwise materialize n x p temporaries (measured: two
     extra copies of X at 1e8 bytes).
     """
-    n, p = X.shape
+    p = X.shape[1]
     center = jnp.matmul(w, X, precision=_HIGHEST) if fit_intercept else jnp.zeros(p, X.dtype)
-    rows = max(1, min(n, _GRAM_BLOCK_ROWS))
-    n_blocks = -(-n // rows)
 
-    def block(i, acc):
+    def step(acc, Xb, wb):
         variance, top, bottom = acc
-        # The last block is shifted back to end at row n; rows an earlier block covered are
-        # masked out.
-        start = jnp.maximum(jnp.minimum(i * rows, n - rows), 0)
-        Xb = jax.lax.dynamic_slice_in_dim(X, start, rows, 0)
-        wb = jax.lax.dynamic_slice_in_dim(w, start, rows, 0)
-        used = ((start + jnp.arange(rows) >= i * rows) & (wb > 0))[:, None]
+        used = (wb > 0)[:, None]
         dev = Xb - center
         variance = variance + jnp.sum(jnp.where(used, wb[:, None] * (dev * dev), 0.0), axis=0)
         top = jnp.maximum(top, jnp.max(jnp.where(used, Xb, -jnp.inf), axis=0))
@@ -69,7 +80,7 @@ def column_moments(X, w, fit_intercept: bool):
         return variance, top, bottom
 
     init = (jnp.zeros(p, X.dtype), jnp.full(p, -jnp.inf, X.dtype), jnp.full(p, jnp.inf, X.dtype))
-    variance, top, bottom = jax.lax.fori_loop(0, n_blocks, block, init)
+    variance, top, bottom = _fold_row_blocks(X, w, step, init)
     # With an intercept a column is degenerate when constant; without, when it is all zero
     # (max <= 0 <= min). A column with no weighted rows at all is degenerate either way.
     degenerate = top <= bottom if fit_intercept else (top <= 0) & (bottom >= 0)
@@ -133,20 +144,13 @@ def full_gram(d: Design, w):
     against their spread, in float32 already at a mean of 100 sd), so the only temporary is
     one block. Column ``j`` equals ``column_gram(d, w, j)``.
     """
-    n, p = d.X.shape
-    rows = min(n, _GRAM_BLOCK_ROWS)
-    n_blocks = -(-n // rows)
+    p = d.X.shape[1]
 
-    def block(i, G):
-        # The last block is shifted back to end at row n; rows an earlier block covered get
-        # zero weight.
-        start = jnp.minimum(i * rows, n - rows)
-        Xb = jax.lax.dynamic_slice_in_dim(d.X, start, rows, 0) - d.center
-        wb = jax.lax.dynamic_slice_in_dim(w, start, rows, 0)
-        wb = jnp.where(start + jnp.arange(rows) >= i * rows, wb, 0.0)
+    def step(G, Xb, wb):
+        Xb = Xb - d.center
         return G + jnp.matmul(Xb.T, wb[:, None] * Xb, precision=_HIGHEST)
 
-    G = jax.lax.fori_loop(0, n_blocks, block, jnp.zeros((p, p), d.X.dtype))
+    G = _fold_row_blocks(d.X, w, step, jnp.zeros((p, p), d.X.dtype))
     G = G / (d.scale[:, None] * d.scale[None, :])
     ones = rmatvec(d, w)  # Xs^T W 1
     top = jnp.concatenate([G, ones[:, None], jnp.zeros((p, 1), G.dtype)], axis=1)

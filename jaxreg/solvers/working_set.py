@@ -462,7 +462,8 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     sign = jnp.where(ws.b != 0, jnp.sign(ws.b), jnp.sign(g))
     v = jnp.where(move, g - l1 * sign - l2 * ws.b, 0.0)
     slots = _SlotColumns(family, prob, ws.idx)
-    curv_w = prob.w * family.curvature(ws.eta)
+    curv = family.curvature(ws.eta)
+    curv_w = prob.w * curv
     both = move[:, None] & move[None, :]
     M = jnp.where(both, H + jnp.diag(l2), jnp.eye(H.shape[0], dtype=H.dtype))
     chol, ok = _regularized_factor(M, move, pure_linalg)
@@ -472,7 +473,7 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
         exact = jnp.where(move, slots.rmatvec(curv_w * deta) + l2 * delta, 0.0)
         delta = delta + _factor_solve(chol, ok, v - exact, move, pure_linalg)
         deta = slots.matvec(delta)
-    mu = family.mean(ws.eta) + family.curvature(ws.eta) * deta
+    mu = family.mean(ws.eta) + curv * deta
     return mu, dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
 
 
@@ -495,8 +496,6 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
     """``(primal objective, relative duality gap, KKT violations, deviance), ws``.
 
     The working set comes back with the fresh Hessian when the corrected dual point built one.
-    The certificate is the same whichever Hessian the correction used: any dual point gives a
-    valid bound, the better one counts.
 
     Dual point ``theta = s w (y - mu)`` with the largest ``s <= 1`` making ``Omega*`` finite.
     For non-Gaussian families whose gap misses ``tol``, a second dual point from the
