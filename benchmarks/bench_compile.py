@@ -1,0 +1,151 @@
+"""First-call cost of ``jaxreg.path``: trace, XLA compile and solve, each in a fresh process.
+
+Issue 5's target: a path's first call compiles in under 3 s on a 2-core machine, and new data
+of the same shape never recompiles. For each problem (``NxPxRHO`` or ``binomial:NxPxRHO``,
+``make_glmnet_benchmark(seed=0)``) and each XLA:CPU option set, a fresh interpreter:
+
+1. imports jaxreg and builds the data (not timed);
+2. times one ``jaxreg.path(X, y, family=...)`` call, split into ``trace`` (tracing and lowering
+   the path program to StableHLO), ``compile`` (XLA, wall clock, and ``compile cpu``, the
+   process CPU time over both cores) and the rest (``other``: validation, moments and the
+   solve itself);
+3. times the steady call (best of ``--repeats``) and checks that new data of the same shape
+   (another seed) does not trace again (``retrace`` column: the number of new traces, must be 0).
+
+Option sets: ``jaxreg`` is what ``jaxreg.path`` uses (``jaxreg.path._CPU_COMPILER_OPTIONS``);
+``xla-default`` compiles the same program with XLA's default options, to show what the options
+buy. The options change the compiler's code generation only: ``max |coef diff|`` compares the
+two sets' coefficients (0 means bit-identical).
+
+    PYTHONPATH=. python benchmarks/bench_compile.py
+    PYTHONPATH=. python benchmarks/bench_compile.py --cells 1000x100x0.5,binomial:100x5000x0 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+DEFAULT_CELLS = "1000x100x0.5,5000x100x0,100x5000x0,binomial:1000x100x0.5,binomial:100x1000x0,binomial:100x5000x0"
+OPTION_SETS = ("jaxreg", "xla-default")
+
+_CHILD = r"""
+import json, sys, time
+import numpy as np
+import jax
+import jaxreg
+import importlib
+P = importlib.import_module("jaxreg.path")
+from jaxreg.datasets import make_glmnet_benchmark
+
+cell, option_set, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+family, _, shape = cell.rpartition(":")
+family = family or "gaussian"
+n, p, rho = shape.split("x")
+X, y, _ = make_glmnet_benchmark(int(n), int(p), float(rho), family=family, seed=0)
+
+options = dict(P._CPU_COMPILER_OPTIONS) if option_set == "jaxreg" else {}
+split = {}
+
+class Timed:
+    # Lowers and compiles explicitly so that trace and compile are timed apart. Keyed like
+    # jax.jit's own cache: static arguments, shapes and dtypes.
+    def __init__(self, jitted):
+        self.jitted, self.compiled = jitted, {}
+    def __call__(self, *args, **kwargs):
+        signature = jax.tree.map(lambda a: (np.shape(a), np.result_type(a).str), args)
+        key = (tuple(sorted(kwargs.items())), str(signature))
+        if key not in self.compiled:
+            t0 = time.perf_counter()
+            lowered = self.jitted.lower(*args, **kwargs)
+            t1, c1 = time.perf_counter(), time.process_time()
+            self.compiled[key] = lowered.compile(compiler_options=options or None)
+            split["trace"] = t1 - t0
+            split["compile"] = time.perf_counter() - t1
+            split["compile_cpu"] = time.process_time() - c1
+        return self.compiled[key](*args)
+
+timed = Timed(P.jax.jit(P._traced_run_path, static_argnames=P._STATIC))
+P._program = lambda batched: timed
+t0 = time.perf_counter()
+first = jaxreg.path(X, y, family=family)
+split["first"] = time.perf_counter() - t0
+split["other"] = split["first"] - split["trace"] - split["compile"]
+steady = []
+for _ in range(repeats):
+    t0 = time.perf_counter()
+    jaxreg.path(X, y, family=family)
+    steady.append(time.perf_counter() - t0)
+traces = jaxreg.trace_count()
+X2, y2, _ = make_glmnet_benchmark(int(n), int(p), float(rho), family=family, seed=1)
+jaxreg.path(X2, y2, family=family)
+split.update(steady=min(steady), retrace=jaxreg.trace_count() - traces,
+             max_gap=float(np.max(first.gap)), coef=np.asarray(first.coef).tolist())
+print("RESULT " + json.dumps(split))
+"""
+
+
+def run_child(cell: str, option_set: str, repeats: int) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, cell, option_set, str(repeats)], capture_output=True, text=True, env=env
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    raise RuntimeError(f"{cell} / {option_set} failed:\n{out.stderr[-3000:]}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cells", default=DEFAULT_CELLS, help="comma-separated NxPxRHO or binomial:NxPxRHO")
+    parser.add_argument("--repeats", type=int, default=3, help="steady calls (best is reported)")
+    parser.add_argument("--sets", default=",".join(OPTION_SETS), help="option sets: jaxreg, xla-default")
+    parser.add_argument("--out", default=None, help="CSV file for the table")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, {platform.platform()}")
+    try:
+        load = os.getloadavg()[0]
+        print(f"load average at start: {load:.2f}")
+    except OSError:
+        pass
+    header = (
+        f"{'problem':28s} {'options':12s} {'first [s]':>9s} {'trace':>6s} {'compile':>8s} {'cpu':>6s} "
+        f"{'other':>6s} {'steady':>7s} {'retrace':>7s} {'max gap':>8s} {'max |coef diff|':>15s}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for cell in args.cells.split(","):
+        results = {s: run_child(cell, s, args.repeats) for s in args.sets.split(",")}
+        reference = next(iter(results.values()))["coef"]
+        for option_set, r in results.items():
+            diff = float(np.max(np.abs(np.asarray(r["coef"]) - np.asarray(reference))))
+            print(
+                f"{cell:28s} {option_set:12s} {r['first']:9.2f} {r['trace']:6.2f} {r['compile']:8.2f} "
+                f"{r['compile_cpu']:6.2f} {r['other']:6.2f} {r['steady']:7.4f} {r['retrace']:7d} "
+                f"{r['max_gap']:8.1e} {diff:15.1e}"
+            )
+            rows.append((cell, option_set, r, diff))
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write("problem,options,first_s,trace_s,compile_s,compile_cpu_s,other_s,steady_s,retrace,max_gap,max_coef_diff\n")
+            for cell, option_set, r, diff in rows:
+                fh.write(
+                    f"{cell},{option_set},{r['first']:.4f},{r['trace']:.4f},{r['compile']:.4f},{r['compile_cpu']:.4f},"
+                    f"{r['other']:.4f},{r['steady']:.5f},{r['retrace']},{r['max_gap']:.3e},{diff:.3e}\n"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
