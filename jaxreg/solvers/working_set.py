@@ -13,8 +13,8 @@ For each lambda ``lam_k`` (largest first, warm-started from ``lam_{k-1}``):
 1. sequential strong rule: features with ``|g_j| > l1_ratio * (2 lam_k - lam_{k-1}) pf_j``
    (``g`` = correlations with the residual at the previous solution) enter free slots;
 2. solve on the working set: Gaussian: the exact quadratic subproblem on the Gram
-   ``H = Xs_W^T W Xs_W``, built from a cache of Gram columns ``Gc = Xs_aug^T W Xs_W``
-   (p + 2, m) that is extended only when a feature enters (glmnet's covariance updates;
+   ``H = Xs_W^T W Xs_W``, built from a cache of Gram rows ``Xs_W^T W Xs_aug``
+   (m, p + 2) that is extended only when a feature enters (glmnet's covariance updates;
    when every feature has a slot, the whole Gram is formed in one blocked product as soon
    as an eighth of the features are in, ``design.full_gram``);
    other families: proximal Newton (IRLS) steps on ``H = Xs_W^T V Xs_W`` with a backtracking
@@ -100,7 +100,7 @@ class _Problem(NamedTuple):
 class _WorkingSet(NamedTuple):
     idx: jax.Array  # (m,) augmented column index of each slot
     b: jax.Array  # (m,) coefficients of the slots (standardized scale)
-    gram_cols: jax.Array  # Gaussian: (p + 2, m) cache Xs_aug^T W Xs[:, idx]; else (1, 1)
+    gram_rows: jax.Array  # Gaussian: (m, p + 2) cache Xs[:, idx]^T W Xs_aug (a slot's row is contiguous); else (1, 1)
     eta: jax.Array  # non-Gaussian: linear predictor (n,) incl. intercept and offset
     grad: jax.Array  # (p + 2,) correlations Xs_aug^T w (y - mu) at the current solution
     grad_curv: jax.Array  # non-Gaussian: (p + 2,) Xs_aug^T (w * curvature) for the dual point
@@ -157,18 +157,19 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
         has_slot = jnp.max(priority) > 0
         slot = jnp.argmax(priority)
 
-        def place(ws):
-            idx = ws.idx.at[slot].set(j.astype(ws.idx.dtype))
-            b = ws.b.at[slot].set(0.0)
-            cols = ws.gram_cols
-            if use_full_gram:
-                col = jax.lax.cond(ws.gram_ready, lambda: ws.gram_full[:, j], lambda: dsg.column_gram(prob.design, prob.w, j))
-                cols = cols.at[:, slot].set(col)
-            elif family.is_quadratic:
-                cols = cols.at[:, slot].set(dsg.column_gram(prob.design, prob.w, j))
-            return ws._replace(idx=idx, b=b, gram_cols=cols)
+        # Written unconditionally (the old values when there is no slot): a conditional over
+        # the state would copy the (m, p + 2) Gram rows instead of updating one in place.
+        idx = ws.idx.at[slot].set(jnp.where(has_slot, j.astype(ws.idx.dtype), ws.idx[slot]))
+        b = ws.b.at[slot].set(jnp.where(has_slot, 0.0, ws.b[slot]))
+        rows = ws.gram_rows
+        if family.is_quadratic:
+            def new_row():
+                if use_full_gram:
+                    return jax.lax.cond(ws.gram_ready, lambda: ws.gram_full[:, j], lambda: dsg.column_gram(prob.design, prob.w, j))
+                return dsg.column_gram(prob.design, prob.w, j)
 
-        ws = jax.lax.cond(has_slot, place, lambda ws: ws, ws)
+            rows = rows.at[slot].set(jax.lax.cond(has_slot, new_row, lambda: rows[slot]))
+        ws = ws._replace(idx=idx, b=b, gram_rows=rows)
         ws = ws._replace(overflow=ws.overflow | (required & ~has_slot))
         fresh = fresh | ((slot_ids == slot) & has_slot)
         return ws, score.at[j].set(0.0), fresh, ~has_slot
@@ -189,14 +190,14 @@ def _place_initial(family: Family, prob: _Problem, ws: _WorkingSet, score):
         return ws._replace(idx=ws.idx.at[1:].set(jnp.arange(m - 1, dtype=ws.idx.dtype)))
     order = jnp.argsort(-score, stable=True)[: m - 1]
     idx = ws.idx.at[1:].set(jnp.where(score[order] > 0, order, p2 - 1).astype(ws.idx.dtype))
-    cols = ws.gram_cols
+    rows = ws.gram_rows
     if family.is_quadratic:
-        def fill(s, cols):
+        def fill(s, rows):
             j = idx[s]
-            return jax.lax.cond(j < p2 - 2, lambda: cols.at[:, s].set(dsg.column_gram(prob.design, prob.w, j)), lambda: cols)
+            return jax.lax.cond(j < p2 - 2, lambda: rows.at[s].set(dsg.column_gram(prob.design, prob.w, j)), lambda: rows)
 
-        cols = jax.lax.fori_loop(1, m, fill, cols)
-    return ws._replace(idx=idx, gram_cols=cols, overflow=ws.overflow | (jnp.sum(score > 0) > m - 1))
+        rows = jax.lax.fori_loop(1, m, fill, rows)
+    return ws._replace(idx=idx, gram_rows=rows, overflow=ws.overflow | (jnp.sum(score > 0) > m - 1))
 
 
 # --------------------------------------------------------------------------- inner solves
@@ -205,11 +206,11 @@ def _place_initial(family: Family, prob: _Problem, ws: _WorkingSet, score):
 def _solve_quadratic_family(prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget, pure_linalg):
     """Gaussian: one exact subproblem on the cached Gram."""
     l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
-    H = ws.gram_cols[ws.idx, :]
+    H = ws.gram_rows[:, ws.idx]
     H = 0.5 * (H + H.T)
     gr = ws.grad[ws.idx]
     sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi), ws.b, gr, inner_tol, budget, pure_linalg)
-    grad = prob.c_full - jnp.matmul(ws.gram_cols, sol.b, precision=_HIGHEST)
+    grad = prob.c_full - jnp.matmul(sol.b, ws.gram_rows, precision=_HIGHEST)
     return ws._replace(b=sol.b, grad=grad), sol.n_iter
 
 
@@ -401,7 +402,7 @@ def _gaussian_residual_moments(prob: _Problem, ws: _WorkingSet):
     """
     yy = jnp.sum(prob.w * prob.y * prob.y)
     c_w = prob.c_full[ws.idx]
-    H = ws.gram_cols[ws.idx, :]
+    H = ws.gram_rows[:, ws.idx].T
     bc = jnp.dot(ws.b, c_w)
     rr = yy - 2.0 * bc + jnp.dot(ws.b, jnp.matmul(H, ws.b, precision=_HIGHEST))
     ry = yy - bc
@@ -643,6 +644,13 @@ def _null_intercept(family: Family, y, w, offset, fit_intercept: bool):
     return jax.lax.fori_loop(0, 50, body, jnp.zeros((), y.dtype))
 
 
+def _replace_if(pred, value, replacement):
+    """``replacement if pred else value`` (pytrees of the same structure), leaving ``value``'s
+    buffers untouched when ``pred`` is false: a loop of zero or one trip, whose state XLA updates
+    in place, where a select or a conditional would copy every array every time."""
+    return jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros((), bool), replacement), (pred, value))[1]
+
+
 def run_path(
     inputs: PathInputs,
     *,
@@ -697,7 +705,7 @@ def run_path(
     idx0 = jnp.full((m,), p + 1, jnp.int32).at[0].set(p if with_intercept_slot else p + 1)
     b_aug_init = jnp.concatenate([inputs.b_init, zero1, zero1])
     b0_init = jnp.where(with_intercept_slot, inputs.intercept_init, 0.0)
-    gram0 = jnp.zeros((p + 2, m) if family.is_quadratic else (1, 1), dtype)
+    gram0 = jnp.zeros((m, p + 2) if family.is_quadratic else (1, 1), dtype)
     hess0 = jnp.zeros((1, 1) if family.is_quadratic else (m, m), dtype)
     hess_idx0 = jnp.full((1,) if family.is_quadratic else (m,), -1, jnp.int32)
     hess_w0 = jnp.zeros((1,) if family.is_quadratic else (n,), dtype)
@@ -711,7 +719,7 @@ def run_path(
     ws = _place_initial(family, prob, ws, score)
     ws = ws._replace(b=jnp.where(ws.idx < p, b_aug_init[jnp.clip(ws.idx, 0, p + 1)], ws.b))
     if family.is_quadratic:
-        ws = ws._replace(grad=c_full - jnp.matmul(ws.gram_cols, ws.b, precision=_HIGHEST))
+        ws = ws._replace(grad=c_full - jnp.matmul(ws.b, ws.gram_rows, precision=_HIGHEST))
     else:
         eta = _SlotColumns(family, prob, ws.idx).matvec(ws.b) + offset
         ws = ws._replace(eta=eta, grad=dsg.augmented_rmatvec(design, w * (y - family.mean(eta))),
@@ -760,7 +768,6 @@ def run_path(
         lambda_max_ok = jnp.where(is_null, raw_max > 0, lambda_max_ok)
         if grid_from_ratios:
             lambdas = jnp.where(is_null, inputs.lambdas * null_max, lambdas)
-        after_null = jax.tree_util.tree_map(lambda a, b: jnp.where(fresh_start, a, b), new_ws._replace(overflow=ws.overflow), warm_ws)
 
         primal, rel_gap, kkt, dev = cert
         # On overflow keep the previous lambda's state: the caller resumes at k. Rows are
@@ -778,9 +785,16 @@ def run_path(
             converged=record(out["converged"], done),
             deviance=record(out["deviance"], dev),
         )
-        ws_next = jax.tree_util.tree_map(
-            lambda null, kept, new: jnp.where(is_null, null, jnp.where(keep, kept, new)),
-            after_null, ws._replace(overflow=keep), new_ws,
+        # The next state is new_ws except after the null fit of a resumed path (the warm start,
+        # loop-invariant) and on overflow (the previous lambda's coefficients, which is all the
+        # caller reads once the loop stops). No select or conditional over the whole state: it
+        # would copy the (m, p + 2) Gram rows every lambda, as much as a pass over X on wide
+        # problems.
+        ws_next = _replace_if(is_null & ~fresh_start, new_ws, warm_ws)
+        ws_next = ws_next._replace(
+            idx=jnp.where(keep, ws.idx, ws_next.idx),
+            b=jnp.where(keep, ws.b, ws_next.b),
+            overflow=jnp.where(is_null, ws.overflow, keep),
         )
         # The full Gram does not depend on the state: no select over (p + 2)^2 per lambda.
         ws_next = ws_next._replace(gram_full=new_ws.gram_full, gram_ready=new_ws.gram_ready)
