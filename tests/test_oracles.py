@@ -40,6 +40,33 @@ def test_gaussian_path_matches_sklearn_enet_path(corr_data, l1_ratio):
     np.testing.assert_allclose(res.intercept, y.mean() - res.coef @ X.mean(0), rtol=1e-10)
 
 
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.3])
+def test_gaussian_p_much_larger_than_n_matches_sklearn(l1_ratio):
+    """p > 256 and n below the working-set size: the Gaussian solver uses naive updates (no
+    Gram cache; the gradient from the residual), with weights to exercise ``W``."""
+    X, y, _ = jaxreg.datasets.make_glmnet_benchmark(50, 400, 0.3, seed=11)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, 50)
+    res = jaxreg.path(X, y, l1_ratio=l1_ratio, n_lambdas=25, tol=TOL, sample_weight=w)
+    assert np.all(res.gap <= TOL) and np.all(res.converged)
+    # The weighted problem as an unweighted one: rows scaled by sqrt(w / mean w) after
+    # weighted centering and standardization (1/n-weighted moments, as jaxreg's convention).
+    wn = w / w.sum()
+    mean = wn @ X
+    sd = np.sqrt(wn @ (X - mean) ** 2)
+    Xs = (X - mean) / sd
+    yc = y - wn @ y
+    root = np.sqrt(wn * len(w))[:, None]
+    _, ref, _ = enet_path(root * Xs, root[:, 0] * yc, l1_ratio=l1_ratio, alphas=res.lambdas, tol=1e-14, max_iter=500000)
+    ref = ref.T
+    ours = res.coef * sd
+    for k, lam in enumerate(res.lambdas):
+        obj_ours = gaussian_objective(root * Xs, root[:, 0] * yc, ours[k], 0.0, lam, l1_ratio)
+        obj_ref = gaussian_objective(root * Xs, root[:, 0] * yc, ref[k], 0.0, lam, l1_ratio)
+        assert obj_ours <= obj_ref * (1 + 1e-9) + 1e-14
+        np.testing.assert_allclose(res.objective[k], obj_ours, rtol=1e-9)
+    np.testing.assert_allclose(res.intercept, wn @ y - res.coef @ mean, rtol=1e-9, atol=1e-12)
+
+
 def test_relative_suboptimality_at_default_tol(corr_data):
     """Default tol: worst relative suboptimality <= 1e-6 against a tight reference."""
     X, y = corr_data

@@ -100,13 +100,13 @@ class _Problem(NamedTuple):
 class _WorkingSet(NamedTuple):
     idx: jax.Array  # (m,) augmented column index of each slot
     b: jax.Array  # (m,) coefficients of the slots (standardized scale)
-    gram_rows: jax.Array  # Gaussian: (m, p + 2) cache Xs[:, idx]^T W Xs_aug (a slot's row is contiguous); else (1, 1)
-    eta: jax.Array  # non-Gaussian: linear predictor (n,) incl. intercept and offset
+    gram_rows: jax.Array  # Gaussian with n >= m: (m, p + 2) cache Xs[:, idx]^T W Xs_aug (a slot's row is contiguous); else (1, 1)
+    eta: jax.Array  # (n,) non-Gaussian: linear predictor incl. intercept and offset; Gaussian with n < m: Xs[:, idx] b
     grad: jax.Array  # (p + 2,) correlations Xs_aug^T w (y - mu) at the current solution
     grad_curv: jax.Array  # non-Gaussian: (p + 2,) Xs_aug^T (w * curvature) for the dual point
-    hess: jax.Array  # non-Gaussian: (m, m) weighted Gram Xs[:, hess_idx]^T diag(hess_w) Xs[:, hess_idx]
+    hess: jax.Array  # non-Gaussian and Gaussian with n < m: (m, m) weighted Gram Xs[:, hess_idx]^T diag(hess_w) Xs[:, hess_idx]
     hess_idx: jax.Array  # (m,) the slots hess was built for
-    hess_w: jax.Array  # non-Gaussian: (n,) the weights hess was built with; else (1,)
+    hess_w: jax.Array  # (n,) the weights hess was built with (Gaussian: w); (1,) without hess
     gram_full: jax.Array  # Gaussian with every feature in a slot: (p + 2, p + 2) once ready; else (1, 1)
     gram_ready: jax.Array
     overflow: jax.Array
@@ -162,7 +162,7 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
         idx = ws.idx.at[slot].set(jnp.where(has_slot, j.astype(ws.idx.dtype), ws.idx[slot]))
         b = ws.b.at[slot].set(jnp.where(has_slot, 0.0, ws.b[slot]))
         rows = ws.gram_rows
-        if family.is_quadratic:
+        if _has_gram_cache(ws):
             def new_row():
                 if use_full_gram:
                     return jax.lax.cond(ws.gram_ready, lambda: ws.gram_full[:, j], lambda: dsg.column_gram(prob.design, prob.w, j))
@@ -191,7 +191,7 @@ def _place_initial(family: Family, prob: _Problem, ws: _WorkingSet, score):
     order = jnp.argsort(-score, stable=True)[: m - 1]
     idx = ws.idx.at[1:].set(jnp.where(score[order] > 0, order, p2 - 1).astype(ws.idx.dtype))
     rows = ws.gram_rows
-    if family.is_quadratic:
+    if _has_gram_cache(ws):
         def fill(s, rows):
             j = idx[s]
             return jax.lax.cond(j < p2 - 2, lambda: rows.at[s].set(dsg.column_gram(prob.design, prob.w, j)), lambda: rows)
@@ -203,15 +203,35 @@ def _place_initial(family: Family, prob: _Problem, ws: _WorkingSet, score):
 # --------------------------------------------------------------------------- inner solves
 
 
-def _solve_quadratic_family(prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget, pure_linalg):
-    """Gaussian: one exact subproblem on the cached Gram."""
+def _has_gram_cache(ws: _WorkingSet) -> bool:
+    """Static: the Gaussian Gram-row cache is kept (covariance updates; else naive updates)."""
+    return ws.gram_rows.shape[0] == ws.idx.shape[0]
+
+
+def _solve_quadratic_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget, pure_linalg):
+    """Gaussian: one exact subproblem on the working set's Gram ``H = Xs_W^T W Xs_W``.
+
+    Covariance updates (n >= m, glmnet's ``type.gaussian = "covariance"``): ``H`` and the full
+    gradient ``c - Xs_aug^T W Xs_W b`` come from the cached Gram rows (p m flops per round, n p
+    per entering feature). Naive updates (n < m, p >> n): ``H`` is carried like the GLM Hessian
+    (rows for new slots only, n m per slot) and the gradient is one pass over X per round
+    (n p flops, less than the cache's p m; no cache of p m numbers).
+    """
     l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
-    H = ws.gram_rows[:, ws.idx]
-    H = 0.5 * (H + H.T)
     gr = ws.grad[ws.idx]
+    if _has_gram_cache(ws):
+        H = ws.gram_rows[:, ws.idx]
+        H = 0.5 * (H + H.T)
+        sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi), ws.b, gr, inner_tol, budget, pure_linalg)
+        grad = prob.c_full - jnp.matmul(sol.b, ws.gram_rows, precision=_HIGHEST)
+        return ws._replace(b=sol.b, grad=grad), sol.n_iter
+    slots = _SlotColumns(family, prob, ws.idx)
+    H, usable = _update_changed_slots(ws, slots)
+    H = jax.lax.cond(usable, lambda: H, lambda: slots.gram(ws.hess_w))
     sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi), ws.b, gr, inner_tol, budget, pure_linalg)
-    grad = prob.c_full - jnp.matmul(sol.b, ws.gram_rows, precision=_HIGHEST)
-    return ws._replace(b=sol.b, grad=grad), sol.n_iter
+    fitted = slots.matvec(sol.b)
+    grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - fitted))
+    return ws._replace(b=sol.b, eta=fitted, grad=grad, hess=H, hess_idx=ws.idx), sol.n_iter
 
 
 def _objective_change_glm(family: Family, prob: _Problem, eta, deta, b, delta, l1, l2):
@@ -399,7 +419,11 @@ def _gaussian_residual_moments(prob: _Problem, ws: _WorkingSet):
 
     ``sum w r^2 = y'Wy - 2 b'c_W + b'H b`` costs O(m^2) instead of a pass over the n rows;
     when the residual is tiny relative to y (cancellation) it is recomputed from the rows.
+    Naive updates keep the fitted values: ``r`` directly (n flops).
     """
+    if not _has_gram_cache(ws):
+        r = prob.y - ws.eta
+        return jnp.sum(prob.w * r * r), jnp.sum(prob.w * r * prob.y)
     yy = jnp.sum(prob.w * prob.y * prob.y)
     c_w = prob.c_full[ws.idx]
     H = ws.gram_rows[:, ws.idx].T
@@ -597,7 +621,7 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
         ws = _add_features(family, prob, ws, score, rounds > 0, lam)
         budget = max_iter - it
         if family.is_quadratic:
-            ws, used = _solve_quadratic_family(prob, ws, lam, inner_tol, budget, pure_linalg)
+            ws, used = _solve_quadratic_family(family, prob, ws, lam, inner_tol, budget, pure_linalg)
         else:
             ws, used = _solve_newton_family(family, prob, ws, lam, inner_tol, budget, pure_linalg)
         (primal, rel_gap, viol, dev), ws = _certificate(family, prob, ws, lam, tol, pure_linalg)
@@ -705,11 +729,14 @@ def run_path(
     idx0 = jnp.full((m,), p + 1, jnp.int32).at[0].set(p if with_intercept_slot else p + 1)
     b_aug_init = jnp.concatenate([inputs.b_init, zero1, zero1])
     b0_init = jnp.where(with_intercept_slot, inputs.intercept_init, 0.0)
-    gram0 = jnp.zeros((m, p + 2) if family.is_quadratic else (1, 1), dtype)
-    hess0 = jnp.zeros((1, 1) if family.is_quadratic else (m, m), dtype)
-    hess_idx0 = jnp.full((1,) if family.is_quadratic else (m,), -1, jnp.int32)
-    hess_w0 = jnp.zeros((1,) if family.is_quadratic else (n,), dtype)
-    full = jnp.zeros((p + 2, p + 2) if family.is_quadratic and capacity == p and p <= _FULL_GRAM_MAX_P else (1, 1), dtype)
+    full_gram_mode = family.is_quadratic and capacity == p and p <= _FULL_GRAM_MAX_P
+    gram_cache = family.is_quadratic and (full_gram_mode or n >= m)
+    with_hess = not gram_cache
+    gram0 = jnp.zeros((m, p + 2) if gram_cache else (1, 1), dtype)
+    hess0 = jnp.zeros((m, m) if with_hess else (1, 1), dtype)
+    hess_idx0 = jnp.full((m,) if with_hess else (1,), -1, jnp.int32)
+    hess_w0 = (w if family.is_quadratic else jnp.zeros(n, dtype)) if with_hess else jnp.zeros((1,), dtype)
+    full = jnp.zeros((p + 2, p + 2) if full_gram_mode else (1, 1), dtype)
     ws = _WorkingSet(idx0, jnp.zeros(m, dtype).at[0].set(b0_init), gram0, jnp.zeros(n, dtype), c_full,
                      jnp.zeros(p + 2, dtype), hess0, hess_idx0, hess_w0, full, jnp.zeros((), bool), jnp.zeros((), bool))
     must = (pf_aug == 0) & (lo_aug < hi_aug)
@@ -718,8 +745,11 @@ def run_path(
     score = jnp.where(must, 2.0, 0.0) + jnp.where(warm, 1.0 + jnp.abs(b_aug_init) / (1.0 + jnp.max(jnp.abs(b_aug_init))), 0.0)
     ws = _place_initial(family, prob, ws, score)
     ws = ws._replace(b=jnp.where(ws.idx < p, b_aug_init[jnp.clip(ws.idx, 0, p + 1)], ws.b))
-    if family.is_quadratic:
+    if gram_cache:
         ws = ws._replace(grad=c_full - jnp.matmul(ws.b, ws.gram_rows, precision=_HIGHEST))
+    elif family.is_quadratic:
+        fitted = _SlotColumns(family, prob, ws.idx).matvec(ws.b)
+        ws = ws._replace(eta=fitted, grad=dsg.augmented_rmatvec(design, w * (y_work - fitted)))
     else:
         eta = _SlotColumns(family, prob, ws.idx).matvec(ws.b) + offset
         ws = ws._replace(eta=eta, grad=dsg.augmented_rmatvec(design, w * (y - family.mean(eta))),
