@@ -128,6 +128,14 @@ def _in_working_set(ws: _WorkingSet, size):
 # --------------------------------------------------------------------------- working set
 
 
+def _first_argmax(v):
+    """``argmax(v)`` (first index of the maximum) for finite ``v``, as a max and a min: XLA:CPU
+    vectorizes those, not argmax's (value, index) reduction (p = 20,000: 25 us vs 108 us)."""
+    top = jnp.max(v)
+    first = jnp.min(jnp.where(v == top, jnp.arange(v.shape[0], dtype=jnp.int32), v.shape[0]))
+    return jnp.minimum(first, v.shape[0] - 1)
+
+
 def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, required, lam):
     """Move the features with positive ``score`` (best first) into free or zero slots.
 
@@ -148,7 +156,7 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
 
     def body(carry):
         ws, score, fresh, _ = carry
-        j = jnp.argmax(score)
+        j = _first_argmax(score)
         threshold = lam * prob.alpha * prob.pf_aug[ws.idx]
         inside = jnp.abs(ws.grad[ws.idx]) / jnp.where(threshold > 0, threshold, 1.0)
         zero_slot = (ws.b == 0) & (prob.pf_aug[ws.idx] > 0) & (threshold > 0) & (inside < 1.0)
@@ -222,13 +230,14 @@ def _solve_quadratic_family(family: Family, prob: _Problem, ws: _WorkingSet, lam
     if _has_gram_cache(ws):
         H = ws.gram_rows[:, ws.idx]
         H = 0.5 * (H + H.T)
-        sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi), ws.b, gr, inner_tol, budget, pure_linalg)
+        compact = ws.gram_full.shape[0] != prob.pf_aug.shape[0]  # slots fill along the path
+        sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi), ws.b, gr, inner_tol, budget, pure_linalg, compact_sweeps=compact)
         grad = prob.c_full - jnp.matmul(sol.b, ws.gram_rows, precision=_HIGHEST)
         return ws._replace(b=sol.b, grad=grad), sol.n_iter
     slots = _SlotColumns(family, prob, ws.idx)
     H, usable = _update_changed_slots(ws, slots)
     H = jax.lax.cond(usable, lambda: H, lambda: slots.gram(ws.hess_w))
-    sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi), ws.b, gr, inner_tol, budget, pure_linalg)
+    sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi), ws.b, gr, inner_tol, budget, pure_linalg, compact_sweeps=True)
     fitted = slots.matvec(sol.b)
     grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - fitted))
     return ws._replace(b=sol.b, eta=fitted, grad=grad, hess=H, hess_idx=ws.idx), sol.n_iter
@@ -366,7 +375,8 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
 
         def step(_):
             qp = QuadProblem(H + jnp.diag(damp * jnp.diagonal(H)), l1, l2, lo, hi)
-            sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP), pure_linalg, feature_sign=False)
+            sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP), pure_linalg, feature_sign=False,
+                                  compact_sweeps=not slots.fixed)
             delta = sol.b - b
             deta = slots.matvec(delta)
             # Decrease predicted by the linear part of the model (<= 0); Armijo on the true objective.
