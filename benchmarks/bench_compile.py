@@ -15,7 +15,11 @@ of the same shape never recompiles. For each problem (``NxPxRHO`` or ``binomial:
 Option sets: ``jaxreg`` is what ``jaxreg.path`` uses (``jaxreg.path._CPU_COMPILER_OPTIONS``);
 ``xla-default`` compiles the same program with XLA's default options, to show what the options
 buy. The options change the compiler's code generation only: ``max |coef diff|`` compares the
-two sets' coefficients (0 means bit-identical).
+two sets' coefficients (0 means bit-identical). These runs bypass jaxreg's disk cache of
+compiled programs: they measure a cold compile. ``warm-cache`` is a plain ``jaxreg.path`` call
+in a new process after another process compiled the program into an empty cache directory
+(``JAXREG_CACHE_DIR``): trace, load and solve, the first call of a restarted notebook
+(``trace`` and ``compile`` are not split there; ``compile`` shows -).
 
     PYTHONPATH=. python benchmarks/bench_compile.py
     PYTHONPATH=. python benchmarks/bench_compile.py --cells 1000x100x0.5,binomial:100x5000x0 --repeats 5
@@ -29,10 +33,10 @@ import os
 import platform
 import subprocess
 import sys
-import time
+import tempfile
 
 DEFAULT_CELLS = "1000x100x0.5,5000x100x0,100x5000x0,binomial:1000x100x0.5,binomial:100x1000x0,binomial:100x5000x0"
-OPTION_SETS = ("jaxreg", "xla-default")
+OPTION_SETS = ("jaxreg", "xla-default", "warm-cache")
 
 _CHILD = r"""
 import json, sys, time
@@ -58,7 +62,7 @@ class Timed:
     def __init__(self, jitted):
         self.jitted, self.compiled = jitted, {}
     def __call__(self, *args, **kwargs):
-        signature = jax.tree.map(lambda a: (np.shape(a), np.result_type(a).str), args)
+        signature = jax.tree.map(lambda a: (np.shape(a), np.dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a)).str), args)
         key = (tuple(sorted(kwargs.items())), str(signature))
         if key not in self.compiled:
             t0 = time.perf_counter()
@@ -70,11 +74,14 @@ class Timed:
             split["compile_cpu"] = time.process_time() - c1
         return self.compiled[key](*args)
 
-timed = Timed(P.jax.jit(P._traced_run_path, static_argnames=P._STATIC))
-P._program = lambda batched: timed
+if option_set != "warm-cache":
+    timed = Timed(P.jax.jit(P._traced_run_path, static_argnames=P._STATIC))
+    P._program = lambda batched: timed
 t0 = time.perf_counter()
 first = jaxreg.path(X, y, family=family)
 split["first"] = time.perf_counter() - t0
+if option_set == "warm-cache":
+    split.update(trace=float("nan"), compile=float("nan"), compile_cpu=float("nan"), loaded=P._program(False).stats["loaded"])
 split["other"] = split["first"] - split["trace"] - split["compile"]
 steady = []
 for _ in range(repeats):
@@ -90,8 +97,8 @@ print("RESULT " + json.dumps(split))
 """
 
 
-def run_child(cell: str, option_set: str, repeats: int) -> dict:
-    env = dict(os.environ)
+def run_child(cell: str, option_set: str, repeats: int, cache: str = "off") -> dict:
+    env = dict(os.environ, JAXREG_CACHE_DIR=cache)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, cell, option_set, str(repeats)], capture_output=True, text=True, env=env
@@ -100,6 +107,17 @@ def run_child(cell: str, option_set: str, repeats: int) -> dict:
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
     raise RuntimeError(f"{cell} / {option_set} failed:\n{out.stderr[-3000:]}")
+
+
+def run_set(cell: str, option_set: str, repeats: int) -> dict:
+    if option_set != "warm-cache":
+        return run_child(cell, option_set, repeats)
+    with tempfile.TemporaryDirectory(prefix="jaxreg-bench-cache-") as cache:
+        run_child(cell, option_set, 1, cache)  # compiles and stores
+        result = run_child(cell, option_set, repeats, cache)
+    if result.get("loaded") != 1:
+        raise RuntimeError(f"{cell}: the second process did not load the program from the cache")
+    return result
 
 
 def main(argv=None) -> int:
@@ -126,13 +144,14 @@ def main(argv=None) -> int:
     print("-" * len(header))
     rows = []
     for cell in args.cells.split(","):
-        results = {s: run_child(cell, s, args.repeats) for s in args.sets.split(",")}
+        results = {s: run_set(cell, s, args.repeats) for s in args.sets.split(",")}
         reference = next(iter(results.values()))["coef"]
         for option_set, r in results.items():
             diff = float(np.max(np.abs(np.asarray(r["coef"]) - np.asarray(reference))))
+            split = "     -        -      -      -" if option_set == "warm-cache" else (
+                f"{r['trace']:6.2f} {r['compile']:8.2f} {r['compile_cpu']:6.2f} {r['other']:6.2f}")
             print(
-                f"{cell:28s} {option_set:12s} {r['first']:9.2f} {r['trace']:6.2f} {r['compile']:8.2f} "
-                f"{r['compile_cpu']:6.2f} {r['other']:6.2f} {r['steady']:7.4f} {r['retrace']:7d} "
+                f"{cell:28s} {option_set:12s} {r['first']:9.2f} {split} {r['steady']:7.4f} {r['retrace']:7d} "
                 f"{r['max_gap']:8.1e} {diff:15.1e}"
             )
             rows.append((cell, option_set, r, diff))

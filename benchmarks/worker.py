@@ -183,7 +183,10 @@ class Worker:
         self.cap = cap
         self.alive = False
         self._log = tempfile.TemporaryFile()
-        env = dict(os.environ, **(env_extra or {}))
+        # `1st call` is a cold compile: jaxreg's disk cache of compiled programs is off unless
+        # --worker-env JAXREG_CACHE_DIR=... asks for it.
+        env = dict(os.environ, JAXREG_CACHE_DIR="off")
+        env.update(env_extra or {})
         # jaxreg from this checkout when it is not installed; adapters/worker from benchmarks/.
         env["PYTHONPATH"] = os.pathsep.join([str(BENCH_DIR.parent)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         self.proc = subprocess.Popen([executable, str(BENCH_DIR / "worker.py")], stdin=subprocess.PIPE,

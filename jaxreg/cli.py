@@ -714,25 +714,6 @@ def _fail(message) -> int:
     return EXIT_ERROR
 
 
-def _enable_compilation_cache() -> None:
-    """Keep compiled path programs on disk between runs of the command (~/.cache/jaxreg, or
-    ``$JAXREG_CACHE_DIR``; ``JAXREG_CACHE_DIR=""`` turns it off). A second ``jaxreg cv`` on
-    data of the same shape then skips XLA compilation. Only the command does this: the
-    library never changes JAX's configuration for its users."""
-    default = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jaxreg", "xla")
-    folder = os.environ.get("JAXREG_CACHE_DIR", default)
-    if not folder:
-        return
-    try:
-        os.makedirs(folder, exist_ok=True)
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", folder)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    except (OSError, AttributeError, ValueError):  # read-only home, or a JAX without the cache
-        pass
-
-
 def main(argv=None) -> int:
     """Run the ``jaxreg`` command; returns the exit status (0 success, 2 bad input)."""
     parser = make_parser()
@@ -740,8 +721,6 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
-    if argv is None:  # the installed command, not an in-process call from Python
-        _enable_compilation_cache()
     try:
         return args.run(args)
     except (CLIError, ValueError) as exc:  # jaxreg reports bad input as ValueError

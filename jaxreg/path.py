@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxreg._blas import single_threaded_blas
+from jaxreg._program_cache import CachedProgram
 from jaxreg._validation import validate_inputs, validate_lambdas
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
@@ -75,8 +76,8 @@ _STATIC = ("family", "capacity", "fit_intercept", "standardize", "grid_from_rati
 # time), with the same results and run time. Measured with benchmarks/bench_compile.py.
 _CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_llvm_disable_expensive_passes": True}
 
-_compiled_path = jax.jit(_traced_run_path, static_argnames=_STATIC)
-_compiled_path_cpu = jax.jit(_traced_run_path, static_argnames=_STATIC, compiler_options=_CPU_COMPILER_OPTIONS)
+_compiled_path = CachedProgram(_traced_run_path, _STATIC)
+_compiled_path_cpu = CachedProgram(_traced_run_path, _STATIC, compiler_options=_CPU_COMPILER_OPTIONS)
 
 
 def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, grid_from_ratios, vectorize):
@@ -107,10 +108,8 @@ def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, g
     return jax.lax.map(one, per_member)
 
 
-_compiled_batch = jax.jit(_traced_run_batch, static_argnames=_STATIC + ("vectorize",))
-_compiled_batch_cpu = jax.jit(
-    _traced_run_batch, static_argnames=_STATIC + ("vectorize",), compiler_options=_CPU_COMPILER_OPTIONS
-)
+_compiled_batch = CachedProgram(_traced_run_batch, _STATIC + ("vectorize",))
+_compiled_batch_cpu = CachedProgram(_traced_run_batch, _STATIC + ("vectorize",), compiler_options=_CPU_COMPILER_OPTIONS)
 
 
 def _next_pow2(k: int) -> int:

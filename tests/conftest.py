@@ -1,7 +1,18 @@
 """Shared fixtures. jaxreg handles float64 itself: the tests never enable x64 globally."""
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
+
+# Compiled path programs go to a disk cache private to this test session (shared with the
+# notebook kernels it starts), never to the user's ~/.cache/jaxreg.
+_PROGRAM_CACHE = tempfile.mkdtemp(prefix="jaxreg-test-programs-")
+os.environ["JAXREG_CACHE_DIR"] = _PROGRAM_CACHE
+atexit.register(shutil.rmtree, _PROGRAM_CACHE, True)
 
 from jaxreg.datasets import load_breast_cancer, load_diabetes, make_glmnet_benchmark
 

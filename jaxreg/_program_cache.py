@@ -1,0 +1,153 @@
+"""Compiled path programs, kept in memory and on disk across processes.
+
+A path's first call on a new shape traces its program (about 0.5 s) and compiles it with XLA
+(2-5 s on 2 cores, more than the solve on most problems). ``CachedProgram`` compiles each
+program once per process, like ``jax.jit``, and also stores the executable on disk, keyed by
+a hash of the lowered program text, the compile options, the JAX and jaxlib versions, the
+platform and the host CPU. A new process (a restarted notebook, the next script) that traces
+the same program loads it instead of compiling it. A changed jaxreg, JAX or machine gives a
+different key. JAX's own persistent compilation cache does the same for every program, but it
+is a global setting of the user's JAX; this cache holds jaxreg's programs only.
+
+Directory: ``$JAXREG_CACHE_DIR``, else ``$XDG_CACHE_HOME/jaxreg``, else ``~/.cache/jaxreg``.
+``JAXREG_CACHE_DIR=off`` (or ``0``, ``none``, empty) turns the disk cache off. At most
+``MAX_ENTRIES`` files are kept (the least recently used go first). A file that cannot be
+read or loaded is compiled again and rewritten; a directory that cannot be written is
+skipped silently (the cache only saves time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import threading
+from pathlib import Path
+
+import jax
+import numpy as np
+
+__all__ = ["CachedProgram", "cache_dir", "MAX_ENTRIES"]
+
+MAX_ENTRIES = 256
+_OFF = {"", "0", "off", "none", "false", "no"}
+
+
+def cache_dir() -> Path | None:
+    """The disk cache directory, or None when it is turned off."""
+    configured = os.environ.get("JAXREG_CACHE_DIR")
+    if configured is not None:
+        return None if configured.strip().lower() in _OFF else Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "jaxreg"
+
+
+def _host_cpu() -> str:
+    """Model and instruction-set flags: an executable compiled for one CPU may not run on another."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            lines = [line for line in fh if line.startswith(("model name", "flags", "Features", "CPU part"))]
+        return "".join(sorted(set(lines)))
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+
+
+def _disk_key(lowered_text: str, options: dict) -> str:
+    import jaxlib
+
+    devices = jax.devices()
+    parts = [
+        lowered_text,
+        json.dumps(options, sort_keys=True, default=str),
+        jax.__version__,
+        jaxlib.__version__,
+        jax.default_backend(),
+        str(getattr(devices[0].client, "platform_version", "")),
+        ";".join(sorted({d.device_kind for d in devices})),
+        _host_cpu(),
+    ]
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _load(path: Path, lowered):
+    from jax.experimental.serialize_executable import deserialize_and_load
+
+    try:
+        payload = path.read_bytes()
+        compiled = deserialize_and_load(payload, lowered.in_tree, lowered.out_tree)
+    except Exception:  # missing, truncated or from an incompatible build: compile again
+        return None
+    try:
+        os.utime(path)  # least recently used goes first
+    except OSError:
+        pass
+    return compiled
+
+
+def _store(directory: Path, path: Path, compiled) -> None:
+    from jax.experimental.serialize_executable import serialize
+
+    try:
+        payload, _, _ = serialize(compiled)
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".tmp") as fh:
+            fh.write(payload)
+        os.replace(fh.name, path)  # atomic: concurrent processes never read a partial file
+        entries = sorted(directory.glob("*.xla"), key=lambda f: f.stat().st_mtime)
+        for old in entries[: max(0, len(entries) - MAX_ENTRIES)]:
+            old.unlink(missing_ok=True)
+    except Exception:  # read-only or full disk, unserializable executable: not cached
+        pass
+
+
+def _leaf_signature(a):
+    dtype = a.dtype if hasattr(a, "dtype") else np.result_type(a)
+    return np.shape(a), np.dtype(dtype).str
+
+
+class CachedProgram:
+    """``jax.jit(fun, static_argnames, compiler_options)`` whose executables also live on disk.
+
+    Called like the jitted function with keyword-only static arguments. In memory, one
+    executable per (static arguments, argument shapes and dtypes, x64 mode); a new shape is
+    traced and lowered, then loaded from disk or compiled.
+    """
+
+    def __init__(self, fun, static_argnames, compiler_options=None):
+        self._jitted = jax.jit(fun, static_argnames=static_argnames)
+        self._options = dict(compiler_options or {})
+        self._compiled: dict = {}
+        self._lock = threading.Lock()
+        self.stats = {"compiled": 0, "loaded": 0}
+
+    def __call__(self, *args, **static):
+        signature = jax.tree_util.tree_map(_leaf_signature, args)
+        key = (tuple(sorted(static.items())), str(signature), bool(jax.config.read("jax_enable_x64")))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            with self._lock:  # threads running chunks of one batch share one compilation
+                compiled = self._compiled.get(key)
+                if compiled is None:
+                    compiled = self._compile(args, static)
+                    self._compiled[key] = compiled
+        return compiled(*args)
+
+    def _compile(self, args, static):
+        lowered = self._jitted.lower(*args, **static)
+        directory = cache_dir()
+        path = None if directory is None else directory / f"{_disk_key(lowered.as_text(), self._options)}.xla"
+        compiled = None if path is None else _load(path, lowered)
+        if compiled is not None:
+            self.stats["loaded"] += 1
+            return compiled
+        compiled = lowered.compile(compiler_options=self._options or None)
+        self.stats["compiled"] += 1
+        if path is not None:
+            _store(directory, path, compiled)
+        return compiled

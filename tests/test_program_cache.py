@@ -1,0 +1,109 @@
+"""The on-disk cache of compiled programs (jaxreg._program_cache): a second process loads what
+the first compiled; a damaged file, another compile option or a turned-off cache compiles."""
+
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxreg
+from jaxreg import _program_cache as pc
+
+
+def _program(options=None):
+    """A fresh CachedProgram: its in-memory table is empty, like a new process's."""
+
+    def fun(x, *, power):
+        return jnp.cumsum(jnp.sin(x) ** power)
+
+    return pc.CachedProgram(fun, ("power",), compiler_options=options)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXREG_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_a_new_process_loads_what_another_compiled(cache):
+    x = np.linspace(0.0, 3.0, 50)
+    first = _program()
+    expected = np.asarray(first(x, power=3))
+    assert first.stats == {"compiled": 1, "loaded": 0}
+    first(x + 1.0, power=3)  # same shape: no new compilation
+    assert first.stats == {"compiled": 1, "loaded": 0}
+    assert len(list(cache.glob("*.xla"))) == 1
+
+    second = _program()
+    np.testing.assert_array_equal(np.asarray(second(x, power=3)), expected)
+    assert second.stats == {"compiled": 0, "loaded": 1}
+    second(x, power=2)  # another static argument: another program
+    second(np.linspace(0.0, 1.0, 7), power=3)  # another shape
+    assert second.stats == {"compiled": 2, "loaded": 1}
+    assert len(list(cache.glob("*.xla"))) == 3
+
+
+def test_damaged_file_is_compiled_again(cache):
+    x = np.arange(5.0)
+    expected = np.asarray(_program()(x, power=2))
+    (entry,) = cache.glob("*.xla")
+    entry.write_bytes(b"not an executable")
+    again = _program()
+    np.testing.assert_array_equal(np.asarray(again(x, power=2)), expected)
+    assert again.stats == {"compiled": 1, "loaded": 0}
+    assert _program()(x, power=2) is not None and entry.stat().st_size > 100  # rewritten
+
+
+def test_compile_options_are_part_of_the_key(cache):
+    x = np.arange(5.0)
+    _program()(x, power=2)
+    other = _program({"xla_cpu_use_fusion_emitters": False} if jax.default_backend() == "cpu" else None)
+    other(x, power=2)
+    if jax.default_backend() == "cpu":
+        assert other.stats == {"compiled": 1, "loaded": 0}
+        assert len(list(cache.glob("*.xla"))) == 2
+
+
+@pytest.mark.parametrize("value", ["off", "0", ""])
+def test_turned_off(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("JAXREG_CACHE_DIR", value)
+    assert pc.cache_dir() is None
+    program = _program()
+    program(np.arange(3.0), power=1)
+    assert program.stats == {"compiled": 1, "loaded": 0}
+    assert not list(tmp_path.iterdir())
+
+
+def test_default_directory(monkeypatch, tmp_path):
+    monkeypatch.delenv("JAXREG_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert pc.cache_dir() == tmp_path / "jaxreg"
+
+
+def test_unwritable_directory_still_runs(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the directory should be")
+    monkeypatch.setenv("JAXREG_CACHE_DIR", str(blocker / "cache"))
+    program = _program()
+    np.testing.assert_allclose(np.asarray(program(np.zeros(4), power=1)), np.zeros(4))
+    assert program.stats == {"compiled": 1, "loaded": 0}
+
+
+def test_oldest_entries_are_removed(cache, monkeypatch):
+    monkeypatch.setattr(pc, "MAX_ENTRIES", 2)
+    program = _program()
+    for size in (3, 4, 5, 6):
+        program(np.zeros(size), power=1)
+    assert len(list(cache.glob("*.xla"))) == 2
+
+
+def test_path_programs_use_the_cache():
+    """The path programs are CachedPrograms with the CPU compile options on CPU."""
+    module = importlib.import_module("jaxreg.path")
+    assert isinstance(module._program(False), pc.CachedProgram)
+    if jax.default_backend() == "cpu":
+        assert module._program(False)._options == module._CPU_COMPILER_OPTIONS
+    res = jaxreg.path(np.eye(4)[:, :3] + 0.1, np.arange(4.0), n_lambdas=3)
+    assert np.all(res.converged)
