@@ -35,6 +35,7 @@ bench: $(VENV)/.installed
 		benchmarks/.venv-adelie/bin/pip install -q adelie && touch benchmarks/.venv-adelie/.installed)
 	JAXREG_BENCH_ADELIE_PYTHON=benchmarks/.venv-adelie/bin/python $(PY) benchmarks/bench_path.py --cells all
 	$(PY) benchmarks/bench_cv.py
+	$(PY) benchmarks/bench_compile.py
 
 clean:
 	rm -rf $(VENV) jaxreg-demo .pytest_cache

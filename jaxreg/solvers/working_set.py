@@ -13,10 +13,12 @@ For each lambda ``lam_k`` (largest first, warm-started from ``lam_{k-1}``):
 1. sequential strong rule: features with ``|g_j| > l1_ratio * (2 lam_k - lam_{k-1}) pf_j``
    (``g`` = correlations with the residual at the previous solution) enter free slots;
 2. solve on the working set: Gaussian: the exact quadratic subproblem on the Gram
-   ``H = Xs_W^T W Xs_W``, built from a cache of Gram rows ``Xs_W^T W Xs_aug``
-   (m, p + 2) that is extended only when a feature enters (glmnet's covariance updates;
-   when every feature has a slot, the whole Gram is formed in one blocked product as soon
-   as an eighth of the features are in, ``design.full_gram``);
+   ``H = Xs_W^T W Xs_W``. With n >= m it is built from a cache of Gram rows
+   ``Xs_W^T W Xs_aug`` (m, p + 2) that is extended only when a feature enters (glmnet's
+   covariance updates; when every feature has a slot, the whole Gram is formed in one
+   blocked product as soon as an eighth of the features are in, ``design.full_gram``);
+   with n < m (p >> n), naive updates: ``H`` carried like the GLM Hessian below and the
+   gradient from the residual, one pass over X per round;
    other families: proximal Newton (IRLS) steps on ``H = Xs_W^T V Xs_W`` with a backtracking
    line search on the true objective, so it cannot diverge;
 3. certify on the full problem: correlations of every feature with the residual, the
