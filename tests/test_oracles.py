@@ -67,6 +67,23 @@ def test_gaussian_p_much_larger_than_n_matches_sklearn(l1_ratio):
     np.testing.assert_allclose(res.intercept, wn @ y - res.coef @ mean, rtol=1e-9, atol=1e-12)
 
 
+def test_gaussian_more_than_256_nonzeros_matches_sklearn():
+    """Working sets with more than 256 non-zeros sweep before each Newton step
+    (``quadratic._SWEEP_FIRST_ABOVE``); the solutions still match scikit-learn."""
+    X, y, _ = jaxreg.datasets.make_glmnet_benchmark(300, 400, 0.2, seed=4)
+    res = jaxreg.path(X, y, l1_ratio=0.5, n_lambdas=8, lambda_min_ratio=1e-3, tol=TOL)
+    assert res.df.max() > 256
+    assert np.all(res.gap <= TOL) and np.all(res.converged)
+    Xs, _, s = standardize(X)
+    yc = y - y.mean()
+    _, ref, _ = enet_path(Xs, yc, l1_ratio=0.5, alphas=res.lambdas, tol=1e-14, max_iter=500000)
+    ref = ref.T
+    for k, lam in enumerate(res.lambdas):
+        obj_ours = gaussian_objective(Xs, yc, res.coef[k] * s, 0.0, lam, 0.5)
+        obj_ref = gaussian_objective(Xs, yc, ref[k], 0.0, lam, 0.5)
+        assert obj_ours <= obj_ref * (1 + 1e-9) + 1e-14
+
+
 def test_relative_suboptimality_at_default_tol(corr_data):
     """Default tol: worst relative suboptimality <= 1e-6 against a tight reference."""
     X, y = corr_data

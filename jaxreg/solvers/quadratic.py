@@ -42,6 +42,8 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 # Up to this many coordinates violating at zero enter one per Newton step (no sweep); more
 # are left to a coordinate sweep, which admits them all in one pass.
 _FEW_ENTERING = 4
+# Above this many non-zero coefficients, solve_quadratic sweeps before each Newton step.
+_SWEEP_FIRST_ABOVE = 256
 
 
 class QuadProblem(NamedTuple):
@@ -300,9 +302,24 @@ def solve_quadratic(qp: QuadProblem, b, gr, tol, max_iter, pure_linalg=False, fe
         b, gr, it, done = state
         return (~done) & (it < max_iter)
 
+    def sweep_first(args):
+        b0, g0 = args
+        b1, g1, _ = _cd_sweep(qp, b0, g0, compact_sweeps)
+        return b1, g1, jnp.all(jnp.sign(b1) == jnp.sign(b0))
+
     def body(state):
         b, gr, it, _ = state
-        b, gr, entered = _newton_step(qp, b, gr, tol, feature_sign & (it == 0), pure_linalg)
+        newton = jnp.ones((), bool)
+        if b.shape[0] > _SWEEP_FIRST_ABOVE:
+            # Many non-zeros: a Newton step factorizes a large system (m^3 / 3 flops), a sweep
+            # costs m^2. Sweep first; the Newton step only once a sweep keeps every sign.
+            big = jnp.sum(b != 0) > _SWEEP_FIRST_ABOVE
+            b, gr, newton = jax.lax.cond(big, sweep_first, lambda args: (*args, jnp.ones((), bool)), (b, gr))
+        b, gr, entered = jax.lax.cond(
+            newton,
+            lambda: _newton_step(qp, b, gr, tol, feature_sign & (it == 0), pure_linalg),
+            lambda: (b, gr, jnp.zeros((), bool)),
+        )
         done = subproblem_violation(qp, b, gr) <= tol
 
         def sweep(args):
