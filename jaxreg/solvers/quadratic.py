@@ -309,17 +309,19 @@ def solve_quadratic(qp: QuadProblem, b, gr, tol, max_iter, pure_linalg=False, fe
 
     def body(state):
         b, gr, it, _ = state
-        newton = jnp.ones((), bool)
+        allow_enter = feature_sign & (it == 0)
         if b.shape[0] > _SWEEP_FIRST_ABOVE:
             # Many non-zeros: a Newton step factorizes a large system (m^3 / 3 flops), a sweep
             # costs m^2. Sweep first; the Newton step only once a sweep keeps every sign.
             big = jnp.sum(b != 0) > _SWEEP_FIRST_ABOVE
             b, gr, newton = jax.lax.cond(big, sweep_first, lambda args: (*args, jnp.ones((), bool)), (b, gr))
-        b, gr, entered = jax.lax.cond(
-            newton,
-            lambda: _newton_step(qp, b, gr, tol, feature_sign & (it == 0), pure_linalg),
-            lambda: (b, gr, jnp.zeros((), bool)),
-        )
+            b, gr, entered = jax.lax.cond(
+                newton,
+                lambda: _newton_step(qp, b, gr, tol, allow_enter, pure_linalg),
+                lambda: (b, gr, jnp.zeros((), bool)),
+            )
+        else:
+            b, gr, entered = _newton_step(qp, b, gr, tol, allow_enter, pure_linalg)
         done = subproblem_violation(qp, b, gr) <= tol
 
         def sweep(args):
