@@ -15,11 +15,12 @@ of the same shape never recompiles. For each problem (``NxPxRHO`` or ``binomial:
 Option sets: ``jaxreg`` is what ``jaxreg.path`` uses (``jaxreg.path._CPU_COMPILER_OPTIONS``);
 ``xla-default`` compiles the same program with XLA's default options, to show what the options
 buy. The options change the compiler's code generation only: ``max |coef diff|`` compares the
-two sets' coefficients (0 means bit-identical). These runs bypass jaxreg's disk cache of
-compiled programs: they measure a cold compile. ``warm-cache`` is a plain ``jaxreg.path`` call
-in a new process after another process compiled the program into an empty cache directory
-(``JAXREG_CACHE_DIR``): trace, load and solve, the first call of a restarted notebook
-(``trace`` and ``compile`` are not split there; ``compile`` shows -).
+two sets' coefficients (0 means bit-identical). These runs turn jaxreg's disk cache of
+compiled programs off: they measure a cold compile. ``warm-cache`` is the same call in a new
+process after another process compiled the program into an empty cache directory
+(``JAXREG_CACHE_DIR``), the first call of a restarted notebook: there ``compile`` is the time
+to load the program from disk. The split comes from the program's own ``stats``
+(``jaxreg._program_cache.CachedProgram``).
 
     PYTHONPATH=. python benchmarks/bench_compile.py
     PYTHONPATH=. python benchmarks/bench_compile.py --cells 1000x100x0.5,binomial:100x5000x0 --repeats 5
@@ -45,6 +46,7 @@ import jax
 import jaxreg
 import importlib
 P = importlib.import_module("jaxreg.path")
+from jaxreg._program_cache import CachedProgram
 from jaxreg.datasets import make_glmnet_benchmark
 
 cell, option_set, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -53,35 +55,16 @@ family = family or "gaussian"
 n, p, rho = shape.split("x")
 X, y, _ = make_glmnet_benchmark(int(n), int(p), float(rho), family=family, seed=0)
 
-options = dict(P._CPU_COMPILER_OPTIONS) if option_set == "jaxreg" else {}
-split = {}
-
-class Timed:
-    # Lowers and compiles explicitly so that trace and compile are timed apart. Keyed like
-    # jax.jit's own cache: static arguments, shapes and dtypes.
-    def __init__(self, jitted):
-        self.jitted, self.compiled = jitted, {}
-    def __call__(self, *args, **kwargs):
-        signature = jax.tree.map(lambda a: (np.shape(a), np.dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a)).str), args)
-        key = (tuple(sorted(kwargs.items())), str(signature))
-        if key not in self.compiled:
-            t0 = time.perf_counter()
-            lowered = self.jitted.lower(*args, **kwargs)
-            t1, c1 = time.perf_counter(), time.process_time()
-            self.compiled[key] = lowered.compile(compiler_options=options or None)
-            split["trace"] = t1 - t0
-            split["compile"] = time.perf_counter() - t1
-            split["compile_cpu"] = time.process_time() - c1
-        return self.compiled[key](*args)
-
-if option_set != "warm-cache":
-    timed = Timed(P.jax.jit(P._traced_run_path, static_argnames=P._STATIC))
-    P._program = lambda batched: timed
+# The path program as jaxreg.path runs it (its options; the disk cache as the parent set it:
+# off, or a directory for warm-cache), or the same program with XLA's default options.
+if option_set == "xla-default":
+    P._compiled_path = CachedProgram(P._traced_run_path, P._STATIC)
+program = P._program(False)
 t0 = time.perf_counter()
 first = jaxreg.path(X, y, family=family)
-split["first"] = time.perf_counter() - t0
-if option_set == "warm-cache":
-    split.update(trace=float("nan"), compile=float("nan"), compile_cpu=float("nan"), loaded=P._program(False).stats["loaded"])
+split = {"first": time.perf_counter() - t0, "trace": program.stats["trace_s"],
+         "compile": program.stats["compile_s"], "compile_cpu": program.stats["compile_cpu_s"],
+         "loaded": program.stats["loaded"]}
 split["other"] = split["first"] - split["trace"] - split["compile"]
 steady = []
 for _ in range(repeats):
@@ -148,10 +131,9 @@ def main(argv=None) -> int:
         reference = next(iter(results.values()))["coef"]
         for option_set, r in results.items():
             diff = float(np.max(np.abs(np.asarray(r["coef"]) - np.asarray(reference))))
-            split = "     -        -      -      -" if option_set == "warm-cache" else (
-                f"{r['trace']:6.2f} {r['compile']:8.2f} {r['compile_cpu']:6.2f} {r['other']:6.2f}")
             print(
-                f"{cell:28s} {option_set:12s} {r['first']:9.2f} {split} {r['steady']:7.4f} {r['retrace']:7d} "
+                f"{cell:28s} {option_set:12s} {r['first']:9.2f} {r['trace']:6.2f} {r['compile']:8.2f} "
+                f"{r['compile_cpu']:6.2f} {r['other']:6.2f} {r['steady']:7.4f} {r['retrace']:7d} "
                 f"{r['max_gap']:8.1e} {diff:15.1e}"
             )
             rows.append((cell, option_set, r, diff))

@@ -24,6 +24,7 @@ import os
 import platform
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import jax
@@ -112,19 +113,28 @@ def _leaf_signature(a):
 
 
 class CachedProgram:
-    """``jax.jit(fun, static_argnames, compiler_options)`` whose executables also live on disk.
+    """``jax.jit(fun, static_argnames)`` whose executables also live on disk.
 
     Called like the jitted function with keyword-only static arguments. In memory, one
     executable per (static arguments, argument shapes and dtypes, x64 mode); a new shape is
-    traced and lowered, then loaded from disk or compiled.
+    traced and lowered, then loaded from disk or compiled. ``compiler_options`` maps a
+    platform (``jax.default_backend()``) to the XLA options its programs compile with.
+    ``stats``: counts of compiled and loaded programs, and the last new program's ``trace_s``
+    (trace and lower), ``compile_s`` (load or compile, wall) and ``compile_cpu_s`` (process CPU
+    time over all threads).
     """
 
     def __init__(self, fun, static_argnames, compiler_options=None):
         self._jitted = jax.jit(fun, static_argnames=static_argnames)
-        self._options = dict(compiler_options or {})
+        self._options_by_platform = {k: dict(v) for k, v in (compiler_options or {}).items()}
         self._compiled: dict = {}
         self._lock = threading.Lock()
         self.stats = {"compiled": 0, "loaded": 0}
+
+    @property
+    def options(self) -> dict:
+        """The XLA options for the current default backend."""
+        return self._options_by_platform.get(jax.default_backend(), {})
 
     def __call__(self, *args, **static):
         signature = jax.tree_util.tree_map(_leaf_signature, args)
@@ -139,14 +149,23 @@ class CachedProgram:
         return compiled(*args)
 
     def _compile(self, args, static):
+        start = time.perf_counter()
         lowered = self._jitted.lower(*args, **static)
+        traced, cpu = time.perf_counter(), time.process_time()
+        compiled = self._load_or_compile(lowered)
+        self.stats.update(trace_s=traced - start, compile_s=time.perf_counter() - traced,
+                          compile_cpu_s=time.process_time() - cpu)
+        return compiled
+
+    def _load_or_compile(self, lowered):
+        options = self.options
         directory = cache_dir()
-        path = None if directory is None else directory / f"{_disk_key(lowered.as_text(), self._options)}.xla"
+        path = None if directory is None else directory / f"{_disk_key(lowered.as_text(), options)}.xla"
         compiled = None if path is None else _load(path, lowered)
         if compiled is not None:
             self.stats["loaded"] += 1
             return compiled
-        compiled = lowered.compile(compiler_options=self._options or None)
+        compiled = lowered.compile(compiler_options=options or None)
         self.stats["compiled"] += 1
         if path is not None:
             _store(directory, path, compiled)

@@ -76,8 +76,7 @@ _STATIC = ("family", "capacity", "fit_intercept", "standardize", "grid_from_rati
 # time), with the same results and run time. Measured with benchmarks/bench_compile.py.
 _CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_llvm_disable_expensive_passes": True}
 
-_compiled_path = CachedProgram(_traced_run_path, _STATIC)
-_compiled_path_cpu = CachedProgram(_traced_run_path, _STATIC, compiler_options=_CPU_COMPILER_OPTIONS)
+_compiled_path = CachedProgram(_traced_run_path, _STATIC, compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
 
 
 def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, grid_from_ratios, vectorize):
@@ -108,8 +107,7 @@ def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, g
     return jax.lax.map(one, per_member)
 
 
-_compiled_batch = CachedProgram(_traced_run_batch, _STATIC + ("vectorize",))
-_compiled_batch_cpu = CachedProgram(_traced_run_batch, _STATIC + ("vectorize",), compiler_options=_CPU_COMPILER_OPTIONS)
+_compiled_batch = CachedProgram(_traced_run_batch, _STATIC + ("vectorize",), compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
 
 
 def _next_pow2(k: int) -> int:
@@ -248,10 +246,9 @@ _MEMBER_FIELDS = ("y", "w", "offset", "l1_ratio", "lambdas", "start", "b_init", 
 
 
 def _program(batched: bool):
-    on_cpu = jax.default_backend() == "cpu"
     if not batched:
-        return _compiled_path_cpu if on_cpu else _compiled_path
-    return functools.partial(_compiled_batch_cpu if on_cpu else _compiled_batch, vectorize=not on_cpu)
+        return _compiled_path
+    return functools.partial(_compiled_batch, vectorize=jax.default_backend() != "cpu")
 
 
 # Small problems are padded to shape buckets so that nearby shapes share one compiled

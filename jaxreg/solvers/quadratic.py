@@ -302,10 +302,14 @@ def solve_quadratic(qp: QuadProblem, b, gr, tol, max_iter, pure_linalg=False, fe
         b, gr, it, done = state
         return (~done) & (it < max_iter)
 
+    def sweep(args):
+        b, gr = args
+        b, gr, _ = _cd_sweep(qp, b, gr, compact_sweeps)
+        return b, gr
+
     def sweep_first(args):
-        b0, g0 = args
-        b1, g1, _ = _cd_sweep(qp, b0, g0, compact_sweeps)
-        return b1, g1, jnp.all(jnp.sign(b1) == jnp.sign(b0))
+        b1, g1 = sweep(args)
+        return b1, g1, jnp.all(jnp.sign(b1) == jnp.sign(args[0]))
 
     def body(state):
         b, gr, it, _ = state
@@ -323,12 +327,6 @@ def solve_quadratic(qp: QuadProblem, b, gr, tol, max_iter, pure_linalg=False, fe
         else:
             b, gr, entered = _newton_step(qp, b, gr, tol, allow_enter, pure_linalg)
         done = subproblem_violation(qp, b, gr) <= tol
-
-        def sweep(args):
-            b, gr = args
-            b, gr, _ = _cd_sweep(qp, b, gr, compact_sweeps)
-            return b, gr
-
         # The sweep (sequential, m steps) is skipped after a descent step that brought in new
         # coordinates: the next Newton step re-examines the signs at a factorization's cost.
         b, gr = jax.lax.cond(done | entered, lambda args: args, sweep, (b, gr))
