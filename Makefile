@@ -36,6 +36,7 @@ bench: $(VENV)/.installed
 	JAXREG_BENCH_ADELIE_PYTHON=benchmarks/.venv-adelie/bin/python $(PY) benchmarks/bench_path.py --cells all
 	$(PY) benchmarks/bench_cv.py
 	$(PY) benchmarks/bench_compile.py
+	$(PY) benchmarks/bench_memory.py
 
 clean:
 	rm -rf $(VENV) jaxreg-demo .pytest_cache

@@ -4,9 +4,10 @@ For each shape, in a fresh process: X (float64, glmnet recipe, rho = 0.5) is bui
 is solved to compile the program, the kernel's high-water mark of resident memory is reset
 (``/proc/self/clear_refs``), and a second path on the same X is solved. The reported peak is
 the high-water mark minus the resident memory just before that call: what the path itself
-needs on top of X (compiled code excluded). Runs twice per shape: X as NumPy allocates it
-(16-byte aligned: XLA:CPU then copies it once into an aligned buffer) and X placed on a
-64-byte boundary (shared with XLA through DLPack, no copy). Linux only.
+needs on top of X (compiled code excluded). Three runs per shape, by how X is handed over:
+``numpy`` (as NumPy allocates it, 16-byte aligned: XLA:CPU copies it once into an aligned
+buffer), ``aligned`` (NumPy, placed on a 64-byte boundary: shared with XLA through DLPack,
+no copy) and ``jax`` (``jnp.asarray(X)``, the NumPy copy dropped: used as is). Linux only.
 
     PYTHONPATH=. python benchmarks/bench_memory.py                 # 100000 x 125 and 1000 x 12500
     PYTHONPATH=. python benchmarks/bench_memory.py --shapes 20000x625 --n-lambdas 20
@@ -26,14 +27,22 @@ def _status(key: str) -> int:
         return int(next(line for line in f if line.startswith(key)).split()[1]) * 1024
 
 
-def _worker(n: int, p: int, aligned: bool, n_lambdas: int, family: str, queue) -> None:
+INPUTS = ("numpy", "aligned", "jax")
+
+
+def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, queue) -> None:
+    import jax
     import numpy as np
 
     import jaxreg
     from jaxreg.datasets import make_glmnet_benchmark
 
     X0, y, _ = make_glmnet_benchmark(n, p, 0.5, family=family, seed=0)
-    if aligned:
+    if given == "jax":
+        with jax.enable_x64(True):
+            X = jax.numpy.asarray(X0)
+        del X0
+    elif given == "aligned":
         buf = np.empty(X0.nbytes + 64, np.uint8)
         off = (-buf.ctypes.data) % 64
         X = buf[off : off + X0.nbytes].view(np.float64).reshape(n, p)
@@ -51,15 +60,17 @@ def _worker(n: int, p: int, aligned: bool, n_lambdas: int, family: str, queue) -
     res = jaxreg.path(X, y, family=family, n_lambdas=n_lambdas)
     steady = time.perf_counter() - t
     peak = _status("VmHWM") - base
-    queue.put(dict(n=n, p=p, family=family, aligned=aligned, x_bytes=X.nbytes, x_64_aligned=X.ctypes.data % 64 == 0,
+    pointer = X.unsafe_buffer_pointer() if given == "jax" else X.ctypes.data
+    queue.put(dict(n=n, p=p, family=family, input=given, x_bytes=X.nbytes, x_64_aligned=pointer % 64 == 0,
                    peak_extra_bytes=peak, ratio_extra=peak / X.nbytes, ratio_total=(peak + X.nbytes) / X.nbytes,
                    first_call_s=first, steady_s=steady, max_gap=float(res.gap.max())))
 
 
-def measure(n: int, p: int, aligned: bool, n_lambdas: int, family: str = "gaussian") -> dict:
+def measure(n: int, p: int, given: str, n_lambdas: int, family: str = "gaussian") -> dict:
+    """One fresh process; ``given`` in ``INPUTS``."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(n, p, aligned, n_lambdas, family, queue))
+    proc = ctx.Process(target=_worker, args=(n, p, given, n_lambdas, family, queue))
     proc.start()
     out = queue.get()
     proc.join()
@@ -71,13 +82,14 @@ def main(argv=None) -> int:
     ap.add_argument("--shapes", default="100000x125,1000x12500", help="comma-separated NxP")
     ap.add_argument("--n-lambdas", type=int, default=100)
     ap.add_argument("--family", default="gaussian", choices=["gaussian", "binomial"])
+    ap.add_argument("--inputs", default=",".join(INPUTS), help="comma-separated, of " + ", ".join(INPUTS))
     args = ap.parse_args(argv)
-    print(f"{'shape':>12} {'X [MB]':>7} {'X 64B-aligned':>13} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
+    print(f"{'shape':>12} {'X [MB]':>7} {'input':>7} {'X 64B-aligned':>13} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
     for shape in args.shapes.split(","):
         n, p = (int(v) for v in shape.lower().split("x"))
-        for aligned in (False, True):
-            r = measure(n, p, aligned, args.n_lambdas, args.family)
-            print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {str(r['x_64_aligned']):>13} {r['peak_extra_bytes'] / 1e6:15.1f} "
+        for given in args.inputs.split(","):
+            r = measure(n, p, given, args.n_lambdas, args.family)
+            print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {given:>7} {str(r['x_64_aligned']):>13} {r['peak_extra_bytes'] / 1e6:15.1f} "
                   f"{r['ratio_extra']:7.2f} {r['ratio_total']:11.2f} {r['steady_s']:10.2f} {r['max_gap']:8.1e}", flush=True)
             print("  " + json.dumps(r))
     return 0

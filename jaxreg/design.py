@@ -33,16 +33,25 @@ class Design(NamedTuple):
 
 
 _GRAM_BLOCK_ROWS = 1024
+# A row block holds at most this many bytes (at least 8 rows): XLA materializes an
+# elementwise expression of a block before reducing it, a few of them at once.
+_BLOCK_BYTES = 1 << 22
+
+
+def _block_rows(n: int, p: int, itemsize: int) -> int:
+    """Rows per block: ``_GRAM_BLOCK_ROWS``, fewer on wide X (1000 x 12500 float64: 41 rows,
+    so that a block is 4 MB rather than the whole 100 MB X), never more than ``n``."""
+    return max(1, min(n, _GRAM_BLOCK_ROWS, max(8, _BLOCK_BYTES // max(1, p * itemsize))))
 
 
 def _fold_row_blocks(X, w, step, init):
-    """``acc = step(acc, Xb, wb)`` over row blocks of at most ``_GRAM_BLOCK_ROWS`` rows, so
-    that elementwise work on X never materializes more than one block. The last block is
+    """``acc = step(acc, Xb, wb)`` over row blocks of ``_block_rows`` rows, so that
+    elementwise work on X never materializes more than one block. The last block is
     shifted back to end at row n; rows an earlier block covered get weight 0 in ``wb``."""
     n = X.shape[0]
     if n == 0:
         return init
-    rows = min(n, _GRAM_BLOCK_ROWS)
+    rows = _block_rows(n, X.shape[1], X.dtype.itemsize)
 
     def block(i, acc):
         start = jnp.minimum(i * rows, n - rows)
@@ -139,7 +148,7 @@ def column_gram(d: Design, w, j):
 def full_gram(d: Design, w):
     """``Xs_aug^T diag(w) Xs_aug``: shape (p + 2, p + 2), in one blocked pass over the rows.
 
-    Row blocks of at most ``_GRAM_BLOCK_ROWS`` are centered before the product (forming
+    Row blocks (``_block_rows``) are centered before the product (forming
     ``X^T W X - m m^T`` instead would cancel catastrophically for columns whose mean is large
     against their spread, in float32 already at a mean of 100 sd), so the only temporary is
     one block. Column ``j`` equals ``column_gram(d, w, j)``.

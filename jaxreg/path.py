@@ -313,12 +313,25 @@ def _unpad_member(out: dict, K: int) -> dict:
 
 
 def _device_matrix(X: np.ndarray):
-    """X as a JAX array; on CPU a C-contiguous X is shared through DLPack, not copied, so a
-    path's peak memory is X plus the solver state (the program never writes to its inputs)."""
-    if jax.default_backend() == "cpu" and X.flags.c_contiguous and X.flags.aligned:
+    """X as a JAX array, shared rather than copied where XLA:CPU allows it, so that a path's
+    peak memory is X plus the solver state (the program never writes to its inputs).
+
+    - a NumPy view of a JAX array (``np.asarray`` of a ``jax.Array`` on CPU, read-only) gives
+      back that array;
+    - a writeable C-contiguous X is shared through DLPack when it is 64-byte aligned (XLA
+      copies it otherwise: NumPy places large arrays on 16-byte boundaries);
+    - anything else is copied (legacy DLPack cannot export a read-only array).
+    """
+    if jax.default_backend() != "cpu" or not X.flags.c_contiguous:
+        return jnp.asarray(X)
+    owner = getattr(X.base, "obj", None) if isinstance(X.base, memoryview) else None
+    if (isinstance(owner, jax.Array) and owner.shape == X.shape and owner.dtype == X.dtype
+            and len(owner.devices()) == 1 and owner.unsafe_buffer_pointer() == X.ctypes.data):
+        return owner
+    if X.flags.writeable and X.flags.aligned:
         try:
             return jnp.from_dlpack(X)
-        except (TypeError, ValueError, RuntimeError):  # pragma: no cover - old NumPy / JAX
+        except (TypeError, ValueError, RuntimeError, BufferError):  # pragma: no cover - old NumPy / JAX
             pass
     return jnp.asarray(X)
 

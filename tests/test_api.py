@@ -20,6 +20,27 @@ def test_second_call_with_new_data_of_same_shape_does_not_recompile():
     assert jaxreg.trace_count() == before
 
 
+def test_read_only_and_jax_array_inputs_are_solved_without_error_or_copy():
+    """256 x 32 is an unpadded shape, so X reaches XLA as given. A read-only X (a memmap
+    opened with mode "r", ``np.asarray`` of a JAX array) cannot go through legacy DLPack: it
+    is copied; a JAX array is used as is (no copy of X)."""
+    import jax.numpy as jnp
+
+    from jaxreg.path import _device_matrix
+
+    X, y, _ = make_glmnet_benchmark(256, 32, 0.3, seed=4)
+    ref = jaxreg.path(X, y, n_lambdas=10)
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    res = jaxreg.path(frozen, y, n_lambdas=10)
+    np.testing.assert_array_equal(res.coef, ref.coef)
+    with jax.enable_x64(True):
+        Xj = jnp.asarray(X)
+        assert _device_matrix(np.asarray(Xj)) is Xj
+    res = jaxreg.path(Xj, y, n_lambdas=10)
+    np.testing.assert_array_equal(res.coef, ref.coef)
+
+
 def test_float64_and_float32_without_touching_global_config():
     X, y, _ = make_glmnet_benchmark(60, 12, 0.3, seed=1)
     flag = jax.config.jax_enable_x64

@@ -102,6 +102,36 @@ def test_column_moments_flags_exactly_the_degenerate_columns(dtype):
     np.testing.assert_array_equal(np.asarray(deg0), [False, False, False, False, True])
 
 
+def test_wide_x_moments_and_gram_run_over_small_row_blocks():
+    """On a wide X a row block is ~4 MB, not 1024 rows: 300 x 6000 float64 takes 87-row blocks
+    (4 of them, the last shifted back). Moments and Gram against NumPy; and the compiled
+    moments of a 64 MB X need well under one X of temporaries (one 1024-row block was the
+    whole X, and XLA held three such temporaries at once)."""
+    rng = np.random.default_rng(5)
+    n, p = 300, 6000
+    assert dsg._block_rows(n, p, 8) == 87 and dsg._block_rows(5000, 100, 8) == 1024
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 2.0, p) + rng.normal(0, 3, p)
+    w = rng.uniform(0.1, 1.0, n)
+    w[:5] = 0.0
+    w /= w.sum()
+    with jax.enable_x64(True):
+        Xj, wj = jnp.asarray(X), jnp.asarray(w)
+        center, variance, degenerate = dsg.column_moments(Xj, wj, True)
+        m = w @ X
+        np.testing.assert_allclose(np.asarray(center), m, rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(variance), w @ ((X - m) ** 2), rtol=1e-11)
+        assert not np.any(degenerate)
+        d = dsg.make_design(Xj[:, :40], center[:40], variance[:40], True)
+        G = np.asarray(dsg.full_gram(d, wj))
+        np.testing.assert_allclose(G, _centered_gram(X[:, :40], w), rtol=1e-11, atol=1e-11)
+
+        big = jax.ShapeDtypeStruct((400, 20000), jnp.float64)
+        weights = jax.ShapeDtypeStruct((400,), jnp.float64)
+        compiled = jax.jit(dsg.column_moments, static_argnums=2).lower(big, weights, True).compile()
+        temp = compiled.memory_analysis().temp_size_in_bytes
+    assert temp < 0.25 * 400 * 20000 * 8, temp
+
+
 def test_float32_path_on_large_mean_columns_matches_float64():
     """End to end: standardized float32 paths on columns with mean/sd ~ 1e3 agree with the
     float64 path (same lambdas) to float32's tol: objective within tol, coefficients and
