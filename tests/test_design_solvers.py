@@ -189,6 +189,35 @@ def test_quadratic_solver_matches_coordinate_descent_oracle(seed, feature_sign):
             np.testing.assert_allclose(np.asarray(sol.b), b, atol=1e-8)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_newton_steps_drop_many_coefficients_at_once(seed):
+    """From a warm start where many of the 60 coefficients must leave (a path's large working
+    set at a larger lambda), a Newton step that would stop at the first kink instead drops
+    every coordinate crossing zero when that lowers the objective more. Measured: 8-10
+    iterations, 49-64 when each step dropped one coordinate. The minimum is the oracle's."""
+    rng = np.random.default_rng(seed)
+    m = 60
+    A = rng.normal(size=(80, m)) + 1.5 * rng.normal(size=(80, 1))
+    H = A.T @ A / 80
+    g = A.T @ rng.normal(size=80) / 80
+    lam = 0.3 * np.max(np.abs(g))
+    b = np.zeros(m)
+    for _ in range(20000):
+        old = b.copy()
+        for j in range(m):
+            u = g[j] - H[j] @ b + H[j, j] * b[j]
+            b[j] = np.sign(u) * max(abs(u) - lam, 0.0) / H[j, j]
+        if np.max(np.abs(b - old)) < 1e-15:
+            break
+    start = rng.uniform(0.5, 2.0, m) * rng.choice([-1.0, 1.0], m)
+    with jax.enable_x64(True):
+        qp = quadratic.QuadProblem(jnp.asarray(H), jnp.full(m, lam), jnp.zeros(m), jnp.full(m, -jnp.inf), jnp.full(m, jnp.inf))
+        s = jnp.asarray(start)
+        sol = quadratic.solve_quadratic(qp, s, jnp.asarray(g) - qp.H @ s, 1e-20, 500, feature_sign=False)
+    assert bool(sol.converged) and int(sol.n_iter) <= 12, int(sol.n_iter)
+    np.testing.assert_allclose(np.asarray(sol.b), b, atol=1e-8)
+
+
 def test_gaussian_path_with_full_gram_matches_sklearn_enet_path():
     """p <= 256 paths switch to the full Gram once an eighth of the features are in; the
     result is still scikit-learn's path (standardize=False: the same objective)."""
