@@ -68,8 +68,8 @@ def test_gaussian_p_much_larger_than_n_matches_sklearn(l1_ratio):
 
 
 def test_gaussian_more_than_256_nonzeros_matches_sklearn():
-    """Working sets with more than 256 non-zeros sweep before each Newton step
-    (``quadratic._SWEEP_FIRST_ABOVE``); the solutions still match scikit-learn."""
+    """Working sets with more than 256 non-zeros (Newton systems of the largest size, many
+    coefficients leaving at once through projected steps) still match scikit-learn."""
     X, y, _ = jaxreg.datasets.make_glmnet_benchmark(300, 400, 0.2, seed=4)
     res = jaxreg.path(X, y, l1_ratio=0.5, n_lambdas=8, lambda_min_ratio=1e-3, tol=TOL)
     assert res.df.max() > 256

@@ -43,8 +43,6 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 # Up to this many coordinates violating at zero enter one per Newton step (no sweep); more
 # are left to a coordinate sweep, which admits them all in one pass.
 _FEW_ENTERING = 4
-# Above this many non-zero coefficients, solve_quadratic sweeps before each Newton step.
-_SWEEP_FIRST_ABOVE = 256
 
 
 class QuadProblem(NamedTuple):
@@ -321,25 +319,10 @@ def solve_quadratic(qp: QuadProblem, b, gr, tol, max_iter, pure_linalg=False, fe
         b, gr, _ = _cd_sweep(qp, b, gr, compact_sweeps)
         return b, gr
 
-    def sweep_first(args):
-        b1, g1 = sweep(args)
-        return b1, g1, jnp.all(jnp.sign(b1) == jnp.sign(args[0]))
-
     def body(state):
         b, gr, it, _ = state
         allow_enter = feature_sign & (it == 0)
-        if b.shape[0] > _SWEEP_FIRST_ABOVE:
-            # Many non-zeros: a Newton step factorizes a large system (m^3 / 3 flops), a sweep
-            # costs m^2. Sweep first; the Newton step only once a sweep keeps every sign.
-            big = jnp.sum(b != 0) > _SWEEP_FIRST_ABOVE
-            b, gr, newton = jax.lax.cond(big, sweep_first, lambda args: (*args, jnp.ones((), bool)), (b, gr))
-            b, gr, entered = jax.lax.cond(
-                newton,
-                lambda: _newton_step(qp, b, gr, tol, allow_enter, pure_linalg),
-                lambda: (b, gr, jnp.zeros((), bool)),
-            )
-        else:
-            b, gr, entered = _newton_step(qp, b, gr, tol, allow_enter, pure_linalg)
+        b, gr, entered = _newton_step(qp, b, gr, tol, allow_enter, pure_linalg)
         done = subproblem_violation(qp, b, gr) <= tol
         # The sweep (sequential, m steps) is skipped after a descent step that brought in new
         # coordinates: the next Newton step re-examines the signs at a factorization's cost.
