@@ -23,7 +23,7 @@ import threading
 __all__ = ["single_threaded_blas"]
 
 _LOCK = threading.Lock()
-_STATE = {"libs": [], "depth": 0, "saved": []}
+_STATE = {"libs": [], "scanned": False, "depth": 0, "saved": []}
 _CACHE: dict = {}
 _SYMBOLS = (
     ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
@@ -69,9 +69,12 @@ def _loaded_openblas():
 def single_threaded_blas():
     """Context in which loaded OpenBLAS libraries use one thread (re-entrant, thread-safe)."""
     with _LOCK:
-        if _STATE["depth"] == 0 and not _STATE["libs"]:
-            # Scanned once (~1 ms); the scan first imports SciPy's LAPACK, which JAX uses.
-            _STATE["libs"] = _loaded_openblas()
+        if _STATE["depth"] == 0:
+            if not _STATE["scanned"]:
+                # Scanned once (~1 ms); the scan first imports SciPy's LAPACK, which JAX uses.
+                _STATE["libs"] = _loaded_openblas()
+                _STATE["scanned"] = True
+            # Every outermost entry: the caller may have changed the counts since the last one.
             _STATE["saved"] = [(setter, getter()) for getter, setter in _STATE["libs"]]
             for setter, count in _STATE["saved"]:
                 if count != 1:
