@@ -39,9 +39,9 @@ _BLOCK_BYTES = 1 << 22
 
 
 def _block_rows(n: int, p: int, itemsize: int) -> int:
-    """Rows per block: ``_GRAM_BLOCK_ROWS``, fewer on wide X (1000 x 12500 float64: 41 rows,
-    so that a block is 4 MB rather than the whole 100 MB X), never more than ``n``."""
-    return max(1, min(n, _GRAM_BLOCK_ROWS, max(8, _BLOCK_BYTES // max(1, p * itemsize))))
+    """Rows per block (``n >= 1``): ``_GRAM_BLOCK_ROWS``, fewer on wide X (1000 x 12500 float64:
+    41 rows, so that a block is 4 MB rather than the whole 100 MB X), never more than ``n``."""
+    return min(n, _GRAM_BLOCK_ROWS, max(8, _BLOCK_BYTES // max(1, p * itemsize)))
 
 
 def _fold_row_blocks(X, w, step, init):

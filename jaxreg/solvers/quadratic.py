@@ -14,8 +14,8 @@ Each iteration takes
    quadratic whose minimizer solves ``(H_AA + diag(l2_A)) d_A = gr_A - l2_A b_A - l1_A s_A``.
    The step goes to that minimizer or stops at the first coordinate that reaches zero or a
    bound; when it stops, the whole step with every coordinate that crosses zero set to zero
-   is tried too, and the better one is kept if it decreases the objective. The objective is therefore
-   monotone and the method cannot cycle, however correlated the columns;
+   is tried too, and the better one is kept if it decreases the objective. The objective
+   is therefore monotone and the method cannot cycle, however correlated the columns;
    In the first step of a solve the worst coordinate violating its condition at zero
    joins ``A`` with the sign that lowers the objective (a feature-sign step), so the usual
    case along a path, one new feature, costs one factorization and no sweep;
@@ -254,7 +254,7 @@ def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
     use_p = (t < 1.0) & (change_p < change_t)
     delta = jnp.where(use_p, delta_p, delta_t)
     H_delta = jnp.where(use_p, H_delta[:, 1], H_delta[:, 0])
-    change = jnp.minimum(change_t, jnp.where(t < 1.0, change_p, change_t))
+    change = jnp.where(use_p, change_p, change_t)
     accept = ok & (change <= 0.0)
     delta = jnp.where(accept, delta, 0.0)
     entered = few & accept & (change < 0.0) & jnp.any(entering & (delta != 0))
