@@ -19,9 +19,10 @@ Each iteration takes
    In the first step of a solve the worst coordinate violating its condition at zero
    joins ``A`` with the sign that lowers the objective (a feature-sign step), so the usual
    case along a path, one new feature, costs one factorization and no sweep;
-2. a vectorized KKT check of every slot; if it fails (and no feature-sign step with at
-   most ``_FEW_ENTERING`` violators just descended), one cyclic coordinate-descent sweep,
-   which lets coordinates enter or leave ``A``.
+2. a vectorized KKT check of every slot; if it fails, one cyclic coordinate-descent sweep,
+   which lets coordinates enter or leave ``A``, unless the Newton step stopped at a kink
+   (the next Newton step continues on the smaller ``A``) or a feature-sign step with at most
+   ``_FEW_ENTERING`` violators just descended.
 
 Near the solution the Newton step is exact, so along a warm-started path a subproblem
 typically takes one or two iterations. All shapes are static (masked slots), so it runs
@@ -209,8 +210,10 @@ def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
     sign of the direction that lowers the objective (a feature-sign step, Lee et al. 2007),
     so a new feature along the path joins in the same factorization rather than through a
     coordinate sweep. An entering coordinate whose Newton direction has the other sign is
-    held at zero. Returns ``(b, gr, entered)``: ``entered`` when such a step descended.
-    With ``allow_enter`` false the step is on the free set only.
+    held at zero. Returns ``(b, gr, entered, stopped)``: ``entered`` when such a step
+    descended, ``stopped`` when an accepted step stopped short of the Newton point (at least
+    one coordinate left the free set). With ``allow_enter`` false the step is on the free set
+    only.
     """
     free = (qp.lo < b) & (b < qp.hi) & ((b != 0) | (qp.l1 == 0))
     up = (gr > qp.l1) & (qp.hi > 0)
@@ -258,7 +261,8 @@ def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
     accept = ok & (change <= 0.0)
     delta = jnp.where(accept, delta, 0.0)
     entered = few & accept & (change < 0.0) & jnp.any(entering & (delta != 0))
-    return b + delta, gr - jnp.where(accept, H_delta, 0.0), entered
+    stopped = accept & (t < 1.0) & jnp.any(delta != 0)
+    return b + delta, gr - jnp.where(accept, H_delta, 0.0), entered, stopped
 
 
 def _cd_sweep(qp: QuadProblem, b, gr, compact=False):
@@ -322,11 +326,15 @@ def solve_quadratic(qp: QuadProblem, b, gr, tol, max_iter, pure_linalg=False, fe
     def body(state):
         b, gr, it, _ = state
         allow_enter = feature_sign & (it == 0)
-        b, gr, entered = _newton_step(qp, b, gr, tol, allow_enter, pure_linalg)
+        b, gr, entered, stopped = _newton_step(qp, b, gr, tol, allow_enter, pure_linalg)
         done = subproblem_violation(qp, b, gr) <= tol
         # The sweep (sequential, m steps) is skipped after a descent step that brought in new
-        # coordinates: the next Newton step re-examines the signs at a factorization's cost.
-        b, gr = jax.lax.cond(done | entered, lambda args: args, sweep, (b, gr))
+        # coordinates (the next Newton step re-examines the signs at a factorization's cost),
+        # and after a step that stopped at a kink: the next Newton step, on the smaller free
+        # set, goes on towards its minimizer. A sweep there re-admits the coordinate that just
+        # left, while it still violates at the intermediate point, and the two alternate
+        # (on nearly singular systems: 90 iterations instead of 5).
+        b, gr = jax.lax.cond(done | entered | stopped, lambda args: args, sweep, (b, gr))
         return b, gr, it + 1, done
 
     init = (b, gr, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
