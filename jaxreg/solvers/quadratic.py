@@ -99,6 +99,29 @@ def _cho_solve_loop(L, rhs):
     return jax.lax.fori_loop(0, n, backward, jnp.zeros_like(rhs))
 
 
+def _jittered_until_finite(attempt, M, free):
+    """``attempt(M + jitter * I) -> (value, ok)`` with the relative jitters of
+    ``_regularized_solve``, the larger one only when the first result is not ``ok``.
+
+    One loop (usually one trip) rather than a call and a conditional retry: each call site
+    of the factorization is then compiled once, not twice (compile time of the program).
+    """
+    dtype = M.dtype
+    eye = jnp.eye(M.shape[0], dtype=dtype)
+    top = jnp.max(jnp.where(free, jnp.diagonal(M), 0.0)) + jnp.finfo(dtype).tiny
+    jitters = jnp.asarray([max(1e-12, 8.0 * float(jnp.finfo(dtype).eps)), 1e-6], dtype)
+
+    def body(carry):
+        k, _, _ = carry
+        value, ok = attempt(M + (jitters[k] * top) * eye)
+        return k + 1, value, ok
+
+    shape = jax.eval_shape(attempt, M)
+    init = (jnp.zeros((), jnp.int32), jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shape[0]), jnp.zeros((), bool))
+    _, value, ok = jax.lax.while_loop(lambda c: ~c[2] & (c[0] < jitters.shape[0]), body, init)
+    return value, ok
+
+
 def _regularized_solve(M, rhs, free, pure_linalg=False):
     """Solve ``M d = rhs`` by Cholesky with a relative jitter of max(1e-12, 8 eps) (in float32
     a jitter below eps is no jitter at all: nearly separable logistic Newton systems then
@@ -112,12 +135,7 @@ def _regularized_solve(M, rhs, free, pure_linalg=False):
     nested while loops intermittently deadlocks (all worker threads idle, the result never
     ready); the loop version does not, and for the small working-set systems costs little.
     """
-    dtype = M.dtype
-    eye = jnp.eye(M.shape[0], dtype=dtype)
-    top = jnp.max(jnp.where(free, jnp.diagonal(M), 0.0)) + jnp.finfo(dtype).tiny
-
-    def attempt(rel):
-        shifted = M + (rel * top) * eye
+    def attempt(shifted):
         if pure_linalg:
             chol = _cholesky_loop(shifted)
             d = _cho_solve_loop(chol, rhs)
@@ -126,25 +144,18 @@ def _regularized_solve(M, rhs, free, pure_linalg=False):
             d = jax.scipy.linalg.cho_solve((chol, True), rhs)
         return d, jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.isfinite(d))
 
-    d, ok = attempt(max(1e-12, 8.0 * float(jnp.finfo(dtype).eps)))
-    d, ok = jax.lax.cond(ok, lambda: (d, ok), lambda: attempt(1e-6))
+    d, ok = _jittered_until_finite(attempt, M, free)
     return jnp.where(free & ok, d, 0.0), ok
 
 
 def _regularized_factor(M, free, pure_linalg=False):
     """``(L, ok)``: a Cholesky factor of ``M`` with ``_regularized_solve``'s jitter and retry
     (retried when the factor is not finite), for several right-hand sides (``_factor_solve``)."""
-    dtype = M.dtype
-    eye = jnp.eye(M.shape[0], dtype=dtype)
-    top = jnp.max(jnp.where(free, jnp.diagonal(M), 0.0)) + jnp.finfo(dtype).tiny
-
-    def attempt(rel):
-        shifted = M + (rel * top) * eye
+    def attempt(shifted):
         chol = _cholesky_loop(shifted) if pure_linalg else jnp.linalg.cholesky(shifted)
         return chol, jnp.all(jnp.isfinite(chol))
 
-    chol, ok = attempt(max(1e-12, 8.0 * float(jnp.finfo(dtype).eps)))
-    return jax.lax.cond(ok, lambda: (chol, ok), lambda: attempt(1e-6))
+    return _jittered_until_finite(attempt, M, free)
 
 
 def _factor_solve(chol, ok, rhs, free, pure_linalg=False):

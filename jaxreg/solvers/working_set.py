@@ -505,11 +505,15 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     M = jnp.where(both, H + jnp.diag(l2), jnp.eye(H.shape[0], dtype=H.dtype))
     chol, ok = _regularized_factor(M, move, pure_linalg)
     delta = _factor_solve(chol, ok, v, move, pure_linalg)
-    deta = slots.matvec(delta)
-    for _ in range(refine):
+
+    def refine_step(_, carry):
+        delta, deta = carry
         exact = jnp.where(move, slots.rmatvec(curv_w * deta) + l2 * delta, 0.0)
         delta = delta + _factor_solve(chol, ok, v - exact, move, pure_linalg)
-        deta = slots.matvec(delta)
+        return delta, slots.matvec(delta)
+
+    # A loop, not unrolled: one compiled copy of the refinement step.
+    _, deta = jax.lax.fori_loop(0, refine, refine_step, (delta, slots.matvec(delta)))
     mu = family.mean(ws.eta) + curv * deta
     return mu, dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
 
