@@ -229,6 +229,34 @@ def test_newton_step_stopped_at_a_kink_is_followed_by_a_newton_step():
     assert res.n_iter.max() <= 12, res.n_iter.max()
 
 
+@pytest.mark.parametrize("pure_linalg", [False, True])
+def test_regularized_solve_retries_with_jitter_and_flags_failure(pure_linalg):
+    """A definite system is solved exactly; a singular-but-PSD one that rounding makes
+    indefinite is retried with the larger jitter and still gives a finite descent direction;
+    a system with a NaN is flagged (ok false, direction 0), by the factor's diagonal alone."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(30, 8))
+    with jax.enable_x64(True):
+        free = jnp.ones(8, bool)
+        M = jnp.asarray(A.T @ A / 30)
+        rhs = jnp.asarray(rng.normal(size=8))
+        d, ok = quadratic._regularized_solve(M, rhs, free, pure_linalg)
+        assert bool(ok)
+        np.testing.assert_allclose(np.asarray(M @ d), np.asarray(rhs), rtol=1e-9, atol=1e-9)
+
+        v = rng.normal(size=8)
+        singular = jnp.asarray(np.outer(v, v) - 1e-9 * np.eye(8))  # indefinite by 1e-9
+        d, ok = quadratic._regularized_solve(singular, rhs, free, pure_linalg)
+        assert bool(ok) and np.all(np.isfinite(np.asarray(d)))
+        assert float(jnp.dot(rhs, d)) > 0  # a descent direction for the model -rhs.d + d'Md/2
+
+        broken = M.at[3, 5].set(jnp.nan).at[5, 3].set(jnp.nan)
+        d, ok = quadratic._regularized_solve(broken, rhs, free, pure_linalg)
+        assert not bool(ok) and np.all(np.asarray(d) == 0)
+        chol, ok = quadratic._regularized_factor(broken, free, pure_linalg)
+        assert not bool(ok)
+
+
 def test_gaussian_path_with_full_gram_matches_sklearn_enet_path():
     """p <= 256 paths switch to the full Gram once an eighth of the features are in; the
     result is still scikit-learn's path (standardize=False: the same objective)."""

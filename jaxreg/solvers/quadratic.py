@@ -47,7 +47,7 @@ _FEW_ENTERING = 4
 
 
 class QuadProblem(NamedTuple):
-    """Subproblem data. ``H``: (m, m); ``l1``, ``l2``, ``lo``, ``hi``: (m,)."""
+    """Subproblem data. ``H``: (m, m), symmetric; ``l1``, ``l2``, ``lo``, ``hi``: (m,)."""
 
     H: jax.Array
     l1: jax.Array
@@ -99,6 +99,19 @@ def _cho_solve_loop(L, rhs):
     return jax.lax.fori_loop(0, n, backward, jnp.zeros_like(rhs))
 
 
+def _lapack_cholesky(M):
+    """Lower Cholesky factor of the symmetric ``M`` (LAPACK); NaN everywhere when ``M`` is not
+    positive definite. ``jnp.linalg.cholesky`` would first symmetrize ``M`` (``(M + M^T) / 2``,
+    a strided pass over m^2 numbers: 6 ms of a 15 ms factorization at m = 1001)."""
+    return jax.lax.linalg.cholesky(M, symmetrize_input=False)
+
+
+def _factor_ok(chol):
+    """Whether a factorization succeeded: a failed one (or one of non-finite input) has a
+    non-finite diagonal, so m numbers are checked rather than m^2."""
+    return jnp.all(jnp.isfinite(jnp.diagonal(chol)))
+
+
 def _jittered_until_finite(attempt, M, free):
     """``attempt(M + jitter * I) -> (value, ok)`` with the relative jitters of
     ``_regularized_solve``, the larger one only when the first result is not ``ok``.
@@ -140,9 +153,9 @@ def _regularized_solve(M, rhs, free, pure_linalg=False):
             chol = _cholesky_loop(shifted)
             d = _cho_solve_loop(chol, rhs)
         else:
-            chol = jnp.linalg.cholesky(shifted)
+            chol = _lapack_cholesky(shifted)
             d = jax.scipy.linalg.cho_solve((chol, True), rhs)
-        return d, jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.isfinite(d))
+        return d, _factor_ok(chol) & jnp.all(jnp.isfinite(d))
 
     d, ok = _jittered_until_finite(attempt, M, free)
     return jnp.where(free & ok, d, 0.0), ok
@@ -152,8 +165,8 @@ def _regularized_factor(M, free, pure_linalg=False):
     """``(L, ok)``: a Cholesky factor of ``M`` with ``_regularized_solve``'s jitter and retry
     (retried when the factor is not finite), for several right-hand sides (``_factor_solve``)."""
     def attempt(shifted):
-        chol = _cholesky_loop(shifted) if pure_linalg else jnp.linalg.cholesky(shifted)
-        return chol, jnp.all(jnp.isfinite(chol))
+        chol = _cholesky_loop(shifted) if pure_linalg else _lapack_cholesky(shifted)
+        return chol, _factor_ok(chol)
 
     return _jittered_until_finite(attempt, M, free)
 
@@ -299,7 +312,9 @@ def _cd_sweep(qp: QuadProblem, b, gr, compact=False):
         bj = b[j]
         new = penalties.coordinate_minimizer(gr[j] + a * bj, a, qp.l1[j], qp.l2[j], qp.lo[j], qp.hi[j])
         delta = new - bj
-        gr = gr - qp.H[:, j] * delta
+        # Row j, not column j: H is symmetric and a row is contiguous (a strided column read
+        # made a 1001-slot sweep 2.8x slower).
+        gr = gr - qp.H[j] * delta
         return b.at[j].set(new), gr, jnp.maximum(worst, (a + qp.l2[j]) * delta * delta)
 
     zero = jnp.zeros((), b.dtype)
