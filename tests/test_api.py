@@ -11,12 +11,16 @@ from jaxreg.datasets import make_glmnet_benchmark
 
 
 def test_second_call_with_new_data_of_same_shape_does_not_recompile():
+    """One program per solver and shape: the Gaussian lasso (homotopy) and the elastic net
+    (working set) each compile once; new data, l1_ratio and tol are traced leaves."""
     X1, y1, _ = make_glmnet_benchmark(60, 12, 0.3, seed=1)
     X2, y2, _ = make_glmnet_benchmark(60, 12, 0.3, seed=2)
     jaxreg.path(X1, y1, n_lambdas=20)
+    jaxreg.path(X1, y1, n_lambdas=20, l1_ratio=0.7)
     before = jaxreg.trace_count()
     jaxreg.path(X2, y2, n_lambdas=20)
-    jaxreg.path(X2, y2 * 3.0, n_lambdas=20, l1_ratio=0.5, tol=1e-8)  # traced leaves only
+    jaxreg.path(X2, y2 * 3.0, n_lambdas=20, tol=1e-8)
+    jaxreg.path(X2, y2 * 3.0, n_lambdas=20, l1_ratio=0.5, tol=1e-8)
     assert jaxreg.trace_count() == before
 
 
@@ -98,9 +102,11 @@ def test_result_fields_have_documented_shapes():
 
 
 def test_running_out_of_iterations_warns_with_worst_lambda():
+    """max_iter bounds the working-set solver (an elastic net here; the Gaussian lasso with
+    n >= p is solved exactly by the homotopy, which max_iter does not limit)."""
     X, y, _ = make_glmnet_benchmark(60, 12, 0.5, seed=1)
     with pytest.warns(jaxreg.ConvergenceWarning, match=r"worst at lambda\[\d+\] = .* relative duality gap"):
-        res = jaxreg.path(X, y, n_lambdas=10, max_iter=1, tol=1e-14)
+        res = jaxreg.path(X, y, n_lambdas=10, l1_ratio=0.5, max_iter=1, tol=1e-14)
     assert not np.all(res.converged)
     assert np.all(np.isfinite(res.coef))
 

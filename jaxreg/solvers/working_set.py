@@ -518,17 +518,17 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     return mu, dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
 
 
-def _dual_value(prob: _Problem, conj_loss, g, l1, l2):
+def _dual_value(lo, hi, conj_loss, g, l1, l2):
     """``(D(theta_s), s, free)``: the dual objective at the largest ``s <= 1`` making
     ``Omega*`` finite. Coefficients with no penalty at this lambda (pf = 0, or lambda = 0)
     have the dual constraint ``(X^T theta)_j = 0``, which rounding never meets exactly: they
     are left out here and accounted for by the caller's first-order term."""
-    unbounded_dir = jnp.where(g > 0, ~jnp.isfinite(prob.hi_aug), ~jnp.isfinite(prob.lo_aug))
+    unbounded_dir = jnp.where(g > 0, ~jnp.isfinite(hi), ~jnp.isfinite(lo))
     free = (l1 == 0) & (l2 == 0)
     needs_scaling = ~free & (l2 == 0) & unbounded_dir & (jnp.abs(g) > l1)
     ratio = jnp.where(needs_scaling, l1 / jnp.where(needs_scaling, jnp.abs(g), 1.0), 1.0)
     s = jnp.minimum(1.0, jnp.min(ratio))
-    conj = penalties.conjugate(s * g, l1, l2, prob.lo_aug, prob.hi_aug)
+    conj = penalties.conjugate(s * g, l1, l2, lo, hi)
     conj = jnp.where(free, 0.0, conj)
     return -conj_loss(s) - jnp.sum(conj), s, free
 
@@ -552,13 +552,13 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
     if family.is_quadratic:
         rr, ry = _gaussian_residual_moments(prob, ws)
         loss = 0.5 * rr
-        dual, s, free = _dual_value(prob, lambda s: 0.5 * s * s * rr - s * ry, ws.grad, l1, l2)
+        dual, s, free = _dual_value(prob.lo_aug, prob.hi_aug, lambda s: 0.5 * s * s * rr - s * ry, ws.grad, l1, l2)
         g = ws.grad
     else:
         with_intercept = prob.hi_aug[-2] > 0
         loss = jnp.sum(prob.w * family.loss(prob.y, ws.eta))
         conj_loss, g = _glm_dual_terms(family, prob, ws, family.mean(ws.eta), ws.grad, with_intercept)
-        dual, s, free = _dual_value(prob, conj_loss, g, l1, l2)
+        dual, s, free = _dual_value(prob.lo_aug, prob.hi_aug, conj_loss, g, l1, l2)
     primal = loss + penalties.penalty_value(b_full, l1, l2)
     if not family.is_quadratic:
 
@@ -584,7 +584,7 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
             H, hess_w = jax.lax.cond(use_carried, lambda: (ws.hess, ws.hess_w), fresh)
             mu_c, grad_c = _newton_corrected_mean(family, prob, ws, lam, H, _CERT_REFINE, pure_linalg)
             conj_c, g_c = _glm_dual_terms(family, prob, ws, mu_c, grad_c, with_intercept)
-            dual_c, s_c, _ = _dual_value(prob, conj_c, g_c, l1, l2)
+            dual_c, s_c, _ = _dual_value(prob.lo_aug, prob.hi_aug, conj_c, g_c, l1, l2)
             take = dual_c > best[0]
             best = tuple(jnp.where(take, new, old) for old, new in zip(best, (dual_c, s_c, g_c)))
             ws = ws._replace(hess=H, hess_idx=ws.idx, hess_w=hess_w)
