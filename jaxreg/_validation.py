@@ -64,17 +64,18 @@ def _extremes(arr):
     return float(np.min(arr)), float(np.max(arr))
 
 
-def _check_finite(name, arr):
-    low, high = _extremes(arr)
+def _check_finite(name, arr, extremes=None):
+    """``extremes``: ``_extremes(arr)`` when the caller already has it (one pass over X, not two)."""
+    low, high = _extremes(arr) if extremes is None else extremes
     if not (np.isfinite(low) and np.isfinite(high)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
 
 
-def _check_magnitude(name, arr, dtype):
+def _check_magnitude(name, arr, dtype, extremes=None):
     """Refuse finite values whose squares overflow ``dtype`` (they would silently give NaN or 0)."""
     limit = float(np.sqrt(np.finfo(dtype).max)) * 1e-4
-    low, high = _extremes(arr)
+    low, high = _extremes(arr) if extremes is None else extremes
     big = max(abs(low), abs(high))
     if big > limit:
         raise ValueError(
@@ -161,8 +162,9 @@ def validate_inputs(
     if p < 1:
         raise ValueError("X has no features (0 columns)")
     if not X_checked:
-        _check_finite("X", X)
-        _check_magnitude("X", X, dtype)
+        extremes = _extremes(X)
+        _check_finite("X", X, extremes)
+        _check_magnitude("X", X, dtype, extremes)
 
     if not (np.isscalar(l1_ratio) or np.ndim(l1_ratio) == 0):
         raise ValueError(f"l1_ratio must be a scalar in [0, 1]; got {l1_ratio!r}")
@@ -179,8 +181,9 @@ def validate_inputs(
             y_arr = y_arr[:, 0]
         if y_arr.ndim != 1:
             raise ValueError(f"y must be 1-D; got shape {y_arr.shape}")
-        _check_finite("y", y_arr)
-        _check_magnitude("y", y_arr, dtype)
+        extremes = _extremes(y_arr)
+        _check_finite("y", y_arr, extremes)
+        _check_magnitude("y", y_arr, dtype, extremes)
     if y_arr.shape[0] != n:
         raise ValueError(f"X has {n} rows but y has {y_arr.shape[0]} entries")
 
@@ -204,8 +207,9 @@ def validate_inputs(
         off = _as_float_array("offset", offset, np.float64)
         if off.shape != (n,):
             raise ValueError(f"offset must have shape ({n},); got {off.shape}")
-        _check_finite("offset", off)
-        _check_magnitude("offset", off, dtype)
+        extremes = _extremes(off)
+        _check_finite("offset", off, extremes)
+        _check_magnitude("offset", off, dtype, extremes)
 
     pf = _per_feature("penalty_factor", penalty_factor, p, 1.0, np.float64)
     if np.any(~np.isfinite(pf)) or np.any(pf < 0):

@@ -57,8 +57,9 @@ def _first_argmin(v):
 
 
 def _refactor(G, active, rank):
-    """``(order, n_active, L, ok)``: active features in order of entry (``rank``), padded with
-    ``p``, and the lower Cholesky factor of ``G`` on them (identity on the padding)."""
+    """``(order, n_active, Linv, ok)``: active features in order of entry (``rank``), padded
+    with ``p``, and the inverse of the lower Cholesky factor of ``G`` on them (identity on the
+    padding)."""
     p = G.shape[0]
     n_active = jnp.sum(active).astype(jnp.int32)
     big = jnp.iinfo(jnp.int32).max
@@ -67,24 +68,26 @@ def _refactor(G, active, rank):
     order = jnp.where(positions < n_active, order, p)
     safe = jnp.minimum(order, p - 1)
     used = positions < n_active
-    M = jnp.where(used[:, None] & used[None, :], G[safe][:, safe], jnp.eye(p, dtype=G.dtype))
-    L = _lapack_cholesky(M)
-    return order, n_active, L, _factor_ok(L)
+    eye = jnp.eye(p, dtype=G.dtype)
+    L = _lapack_cholesky(jnp.where(used[:, None] & used[None, :], G[safe][:, safe], eye))
+    Linv = jax.lax.linalg.triangular_solve(L, eye, left_side=True, lower=True)
+    return order, n_active, Linv, _factor_ok(L) & jnp.all(jnp.isfinite(Linv))
 
 
-def _extend(G, L, order, n_active, j):
-    """``(order, n_active + 1, L, ok)`` with feature ``j`` appended to the factor: row
-    ``k = n_active`` of ``L`` becomes ``[l, sqrt(G_jj - l.l), 0...]`` with ``L_kk-block l = G_Aj``.
-    ``ok`` is false when ``j`` is numerically in the span of the active columns."""
+def _extend(G, Linv, order, n_active, j):
+    """``(order, n_active + 1, Linv, ok)`` with feature ``j`` appended: with ``l = L^-1 G_Aj``
+    and ``d = sqrt(G_jj - l.l)``, the new factor's inverse gains the row ``[-l^T L^-1 / d, 1/d]``
+    (two products with ``Linv``, O(|A|^2), and no triangular solve). ``ok`` is false when ``j``
+    is numerically in the span of the active columns."""
     p = G.shape[0]
     positions = jnp.arange(p, dtype=jnp.int32)
     g = jnp.where(positions < n_active, G[jnp.minimum(order, p - 1), j], 0.0)
-    l = jax.lax.linalg.triangular_solve(L, g[:, None], left_side=True, lower=True)[:, 0]
+    l = jnp.matmul(Linv, g, precision=_HIGHEST)
     schur = G[j, j] - jnp.dot(l, l, precision=_HIGHEST)
     ok = schur > _SINGULAR * jnp.finfo(G.dtype).eps * G[j, j]
-    row = jnp.where(positions < n_active, l, jnp.where(positions == n_active, jnp.sqrt(jnp.maximum(schur, 0.0)), 0.0))
-    L = L.at[n_active].set(row)
-    return order.at[n_active].set(j), n_active + 1, L, ok
+    d = jnp.sqrt(jnp.where(ok, schur, 1.0))
+    row = jnp.where(positions < n_active, -jnp.matmul(l, Linv, precision=_HIGHEST) / d, jnp.where(positions == n_active, 1.0 / d, 0.0))
+    return order.at[n_active].set(j), n_active + 1, Linv.at[n_active].set(row), ok
 
 
 def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
@@ -93,29 +96,32 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
     ``G`` (p, p) positive semidefinite, ``c`` (p,), ``pf`` (p,) > 0 where ``allowed``;
     features not ``allowed`` stay at zero. Returns ``(B, recorded, steps)``: ``B`` (K, p), the
     coefficients; ``recorded`` (K,), which lambdas the path reached (all but those after a
-    failure or past ``max_steps``); ``steps`` (K,) int, the number of pieces that ended at or
-    above each lambda.
+    failure or past ``max_steps``); ``steps`` (K,) int, the number of pieces that started at
+    or above each lambda.
+
+    The loop stores each piece (its start ``lambda``, ``b`` and ``u``: O(p) per step); the
+    grid lambdas are read off the pieces afterwards, in one vectorized pass.
     """
     p = G.shape[0]
-    K = lambdas.shape[0]
     dtype = G.dtype
     inf = jnp.asarray(jnp.inf, dtype)
-    lambda_min = lambdas[K - 1]
-    recorded0 = lambdas >= lambda_max
+    lambda_min = lambdas[-1]
+    positions = jnp.arange(p)
 
     def cond(state):
         return (state["status"] == 0) & (state["step"] < max_steps)
 
     def body(state):
         lam, b, active, sign = state["lam"], state["b"], state["active"], state["sign"]
-        order, n_active, L = state["order"], state["n_active"], state["L"]
+        order, n_active, Linv, step = state["order"], state["n_active"], state["Linv"], state["step"]
         safe = jnp.minimum(order, p - 1)
-        used = jnp.arange(p) < n_active
+        used = positions < n_active
         # Direction u (per unit decrease of lambda) and the Newton correction delta that
         # restores stationarity on A, both with the one factor.
         grad = c - jnp.matmul(G, b, precision=_HIGHEST)
         rhs = jnp.stack([pf * sign, grad - lam * pf * sign], axis=1)[safe]
-        sol = jax.scipy.linalg.cho_solve((L, True), jnp.where(used[:, None], rhs, 0.0))
+        # G_AA^-1 = Linv^T Linv: two matrix products, no triangular solve.
+        sol = jnp.matmul(Linv.T, jnp.matmul(Linv, jnp.where(used[:, None], rhs, 0.0), precision=_HIGHEST), precision=_HIGHEST)
         sol = jnp.zeros((p, 2), dtype).at[order].set(jnp.where(used[:, None], sol, 0.0), mode="drop")
         u, delta = sol[:, 0], sol[:, 1]
         b = b + delta
@@ -129,46 +135,40 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
         t_down = jnp.where(den_down > 0, jnp.maximum(lam * pf + grad, 0.0) / jnp.where(den_down > 0, den_down, 1.0), inf)
         # A feature that has just left sits on the boundary of its old sign; rounding must not
         # bring it straight back through that boundary (in exact arithmetic it moves inside).
-        just_left = jnp.arange(p) == state["left"]
+        just_left = positions == state["left"]
         t_up = jnp.where(just_left & (state["left_sign"] > 0), inf, t_up)
         t_down = jnp.where(just_left & (state["left_sign"] < 0), inf, t_down)
-        candidate = allowed & ~active
-        j_in, t_in = _first_argmin(jnp.where(candidate, jnp.minimum(t_up, t_down), inf))
+        j_in, t_in = _first_argmin(jnp.where(allowed & ~active, jnp.minimum(t_up, t_down), inf))
         # Coefficients moving towards zero, by their sign (a just-entered one is 0, or a
         # rounding error on the wrong side of it, and moves away).
         shrinking = active & (u * sign < 0)
         j_out, t_out = _first_argmin(jnp.where(shrinking, jnp.maximum(b * sign, 0.0) / jnp.where(shrinking, jnp.abs(u), 1.0), inf))
         t_end = jnp.maximum(lam - lambda_min, 0.0)
         t = jnp.minimum(jnp.minimum(t_in, t_out), t_end)
-
-        # Grid lambdas on this piece: lam - t <= lambda_k <= lam.
-        on_piece = (lambdas <= lam) & ((lambdas >= lam - t) | (t >= t_end)) & ~state["recorded"]
-        B = jnp.where(on_piece[:, None], b[None, :] + (lam - lambdas)[:, None] * u[None, :], state["B"])
-        steps = jnp.where(on_piece, state["step"], state["steps"])
-        recorded = state["recorded"] | on_piece
+        knots = (state["knot_lam"].at[step].set(lam), state["knot_b"].at[step].set(b), state["knot_u"].at[step].set(u))
 
         b = b + t * u
         leaves = (t_out <= t_in) & (t_out <= t_end)
         enters = ~leaves & (t_in <= t_end)
-        b = jnp.where(leaves & (jnp.arange(p) == j_out), 0.0, b)
-        new_active = jnp.where(leaves, active.at[j_out].set(False), jnp.where(enters, active.at[j_in].set(True), active))
+        b = jnp.where(leaves & (positions == j_out), 0.0, b)
+        active = jnp.where(leaves & (positions == j_out), False, jnp.where(enters & (positions == j_in), True, active))
         up = t_up[j_in] <= t_down[j_in]
-        sign = jnp.where(enters & (jnp.arange(p) == j_in), jnp.where(up, 1.0, -1.0).astype(dtype), sign)
-        sign = jnp.where(new_active, sign, 0.0)
-        rank = jnp.where(enters & (jnp.arange(p) == j_in), state["step"], state["rank"])
+        left_sign = sign[j_out]
+        sign = jnp.where(enters & (positions == j_in), jnp.where(up, 1.0, -1.0).astype(dtype), sign)
+        sign = jnp.where(active, sign, 0.0)
+        rank = jnp.where(enters & (positions == j_in), step, state["rank"])
 
-        def drop(_):
-            return _refactor(G, new_active, rank)
-
-        def add(_):
-            return jax.lax.cond(enters, lambda: _extend(G, L, order, n_active, j_in),
-                                lambda: (order, n_active, L, jnp.ones((), bool)))
-
-        order, n_active, L, ok = jax.lax.cond(leaves, drop, add, None)
-        status = jnp.where(~ok, 2, jnp.where(leaves | enters, 0, 1)).astype(jnp.int32)
-        return dict(lam=lam - t, b=b, active=new_active, sign=sign, rank=rank, order=order, n_active=n_active, L=L,
-                    B=B, steps=steps, recorded=recorded, step=state["step"] + 1, status=status,
-                    left=jnp.where(leaves, j_out, -1).astype(jnp.int32), left_sign=state["sign"][j_out])
+        branches = [
+            lambda: (order, n_active, Linv, jnp.ones((), bool)),  # end of the grid
+            lambda: _extend(G, Linv, order, n_active, j_in),
+            lambda: _refactor(G, active, rank),
+        ]
+        event = jnp.where(leaves, 2, jnp.where(enters, 1, 0))
+        order, n_active, Linv, ok = jax.lax.switch(event, branches)
+        status = jnp.where(~ok, 2, jnp.where(event > 0, 0, 1)).astype(jnp.int32)
+        return dict(lam=lam - t, b=b, active=active, sign=sign, rank=rank, order=order, n_active=n_active, Linv=Linv,
+                    step=step + 1, status=status, left=jnp.where(leaves, j_out, -1).astype(jnp.int32), left_sign=left_sign,
+                    knot_lam=knots[0], knot_b=knots[1], knot_u=knots[2])
 
     init = dict(
         lam=jnp.asarray(lambda_max, dtype),
@@ -178,17 +178,24 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
         rank=jnp.zeros(p, jnp.int32),
         order=jnp.full(p, p, jnp.int32),
         n_active=jnp.zeros((), jnp.int32),
-        L=jnp.eye(p, dtype=dtype),
-        B=jnp.zeros((K, p), dtype),
-        steps=jnp.zeros(K, jnp.int32),
-        recorded=recorded0,
+        Linv=jnp.eye(p, dtype=dtype),
         step=jnp.zeros((), jnp.int32),
         status=jnp.zeros((), jnp.int32),
         left=jnp.full((), -1, jnp.int32),
         left_sign=jnp.zeros((), dtype),
+        knot_lam=jnp.full(max_steps, -inf, dtype),
+        knot_b=jnp.zeros((max_steps, p), dtype),
+        knot_u=jnp.zeros((max_steps, p), dtype),
     )
     state = jax.lax.while_loop(cond, body, init)
-    return state["B"], state["recorded"], state["steps"]
+    # The piece holding lambda_k is the last one that starts at or above it (pieces of length 0
+    # start where the next one does); none for lambda_k above lambda_max (b = 0).
+    piece = jnp.sum(state["knot_lam"][None, :] >= lambdas[:, None], axis=1) - 1
+    safe = jnp.maximum(piece, 0)
+    B = state["knot_b"][safe] + (state["knot_lam"][safe] - lambdas)[:, None] * state["knot_u"][safe]
+    B = jnp.where((piece >= 0)[:, None], B, 0.0)
+    recorded = (lambdas >= state["lam"]) | (state["status"] == 1) | (lambdas >= lambda_max)
+    return B, recorded, piece + 1
 
 
 def certify_gaussian(design: dsg.Design, G, c, yy, y, w, family: Family, pf, lo, hi, lambdas, B):
