@@ -33,7 +33,7 @@ from jaxreg._validation import validate_inputs, validate_lambdas
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
 from jaxreg.solvers.homotopy import run_lasso_homotopy
-from jaxreg.solvers.working_set import PathInputs, run_path
+from jaxreg.solvers.working_set import _FULL_GRAM_MAX_P, PathInputs, run_path
 
 __all__ = ["path", "ConvergenceWarning", "SeparationWarning", "trace_count"]
 
@@ -103,11 +103,11 @@ _compiled_homotopy = CachedProgram(
 USE_HOMOTOPY = True
 
 
-# Up to this many features the homotopy is the faster solver (best of 3, same process, rho 0:
-# 1000 x 100 8.5 vs 23.6 ms, 1000 x 200 33 vs 81 ms); each of its pieces costs O(p^2) and
-# the path has about p of them, so beyond that the working-set solver wins (2000 x 400 604
-# vs 378 ms, 3000 x 700 2.9 vs 1.6 s).
-_HOMOTOPY_MAX_P = 256
+# The homotopy forms the Gram of all features, as the working-set solver does up to this p.
+# It is the faster solver over that whole range (best of 2-3, same process, homotopy vs
+# working set: 1000 x 100 x 0 6.7 vs 11.0 ms, 1000 x 256 x 0 65 vs 151 ms, 2000 x 400 x 0.5
+# 218 vs 547 ms, 3000 x 700 x 0 1.16 vs 1.59 s, 2000 x 1000 x 0.5 4.3 vs 6.3 s).
+_HOMOTOPY_MAX_P = _FULL_GRAM_MAX_P
 
 
 def _homotopy_max_steps(p: int) -> int:

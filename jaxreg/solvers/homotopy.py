@@ -96,11 +96,8 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
     ``G`` (p, p) positive semidefinite, ``c`` (p,), ``pf`` (p,) > 0 where ``allowed``;
     features not ``allowed`` stay at zero. Returns ``(B, recorded, steps)``: ``B`` (K, p), the
     coefficients; ``recorded`` (K,), which lambdas the path reached (all but those after a
-    failure or past ``max_steps``); ``steps`` (K,) int, the number of pieces that started at
-    or above each lambda.
-
-    The loop stores each piece (its start ``lambda``, ``b`` and ``u``: O(p) per step); the
-    grid lambdas are read off the pieces afterwards, in one vectorized pass.
+    failure or past ``max_steps``); ``steps`` (K,) int, the number of pieces up to the one
+    each lambda lies on (0 above lambda_max).
     """
     p = G.shape[0]
     dtype = G.dtype
@@ -145,7 +142,12 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
         j_out, t_out = _first_argmin(jnp.where(shrinking, jnp.maximum(b * sign, 0.0) / jnp.where(shrinking, jnp.abs(u), 1.0), inf))
         t_end = jnp.maximum(lam - lambda_min, 0.0)
         t = jnp.minimum(jnp.minimum(t_in, t_out), t_end)
-        knots = (state["knot_lam"].at[step].set(lam), state["knot_b"].at[step].set(b), state["knot_u"].at[step].set(u))
+        # Grid lambdas on this piece, lam - t <= lambda_k <= lam (all the rest at the end of
+        # the grid), are read off the line: O(K p) per piece, no per-piece storage.
+        on_piece = (lambdas <= lam) & ((lambdas >= lam - t) | (t >= t_end)) & ~state["recorded"]
+        B = jnp.where(on_piece[:, None], b[None, :] + (lam - lambdas)[:, None] * u[None, :], state["B"])
+        pieces = jnp.where(on_piece, step + 1, state["pieces"])
+        recorded = state["recorded"] | on_piece
 
         b = b + t * u
         leaves = (t_out <= t_in) & (t_out <= t_end)
@@ -168,7 +170,7 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
         status = jnp.where(~ok, 2, jnp.where(event > 0, 0, 1)).astype(jnp.int32)
         return dict(lam=lam - t, b=b, active=active, sign=sign, rank=rank, order=order, n_active=n_active, Linv=Linv,
                     step=step + 1, status=status, left=jnp.where(leaves, j_out, -1).astype(jnp.int32), left_sign=left_sign,
-                    knot_lam=knots[0], knot_b=knots[1], knot_u=knots[2])
+                    B=B, pieces=pieces, recorded=recorded)
 
     init = dict(
         lam=jnp.asarray(lambda_max, dtype),
@@ -183,19 +185,12 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
         status=jnp.zeros((), jnp.int32),
         left=jnp.full((), -1, jnp.int32),
         left_sign=jnp.zeros((), dtype),
-        knot_lam=jnp.full(max_steps, -inf, dtype),
-        knot_b=jnp.zeros((max_steps, p), dtype),
-        knot_u=jnp.zeros((max_steps, p), dtype),
+        B=jnp.zeros((lambdas.shape[0], p), dtype),
+        pieces=jnp.zeros(lambdas.shape[0], jnp.int32),
+        recorded=lambdas >= lambda_max,
     )
     state = jax.lax.while_loop(cond, body, init)
-    # The piece holding lambda_k is the last one that starts at or above it (pieces of length 0
-    # start where the next one does); none for lambda_k above lambda_max (b = 0).
-    piece = jnp.sum(state["knot_lam"][None, :] >= lambdas[:, None], axis=1) - 1
-    safe = jnp.maximum(piece, 0)
-    B = state["knot_b"][safe] + (state["knot_lam"][safe] - lambdas)[:, None] * state["knot_u"][safe]
-    B = jnp.where((piece >= 0)[:, None], B, 0.0)
-    recorded = (lambdas >= state["lam"]) | (state["status"] == 1) | (lambdas >= lambda_max)
-    return B, recorded, piece + 1
+    return state["B"], state["recorded"], state["pieces"]
 
 
 def certify_gaussian(design: dsg.Design, G, c, yy, y, w, family: Family, pf, lo, hi, lambdas, B):
