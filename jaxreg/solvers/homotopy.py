@@ -15,11 +15,11 @@ at the first of
 - an active coefficient reaching zero, ``t = -b_j / u_j``: it leaves (the lasso modification
   of LARS; Efron et al. 2004, Osborne et al. 2000).
 
-Every grid lambda inside a piece is read off the line. Each piece costs a solve with the
-Cholesky factor of ``G_AA`` (kept in order of entry and extended by one row when a feature
-enters, O(|A|^2); refactorized when one leaves) and one product with ``G``, instead of the
-Newton and coordinate steps of the working-set solver at each of the 100 lambdas. On
-1000 x 100 the path has about 100-150 pieces.
+Every grid lambda inside a piece is read off the line. Each piece costs a few products with
+``G`` and with the inverse ``L^-1`` of the Cholesky factor of ``G_AA`` (kept in order of entry,
+so that an entering feature adds one row to it, O(|A|^2); refactorized when one leaves),
+instead of the Newton and coordinate steps of the working-set solver at each of the 100
+lambdas. A lasso path on n > p data has about p pieces.
 
 Each step also applies a Newton correction ``G_AA delta_A = c_A - G_AA b_A - lambda pf_A s_A``
 (the same factor), so that rounding does not accumulate along the path. Every grid lambda is
