@@ -116,14 +116,18 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
         # Direction u (per unit decrease of lambda) and the Newton correction delta that
         # restores stationarity on A, both with the one factor.
         grad = c - jnp.matmul(G, b, precision=_HIGHEST)
-        rhs = jnp.stack([pf * sign, grad - lam * pf * sign], axis=1)[safe]
-        # G_AA^-1 = Linv^T Linv: two matrix products, no triangular solve.
-        sol = jnp.matmul(Linv.T, jnp.matmul(Linv, jnp.where(used[:, None], rhs, 0.0), precision=_HIGHEST), precision=_HIGHEST)
-        sol = jnp.zeros((p, 2), dtype).at[order].set(jnp.where(used[:, None], sol, 0.0), mode="drop")
-        u, delta = sol[:, 0], sol[:, 1]
+        def solve(r):
+            # G_AA^-1 = Linv^T Linv: matrix-vector products (one right-hand side at a time:
+            # XLA:CPU runs a two-column product through its slower generic dot), no
+            # triangular solve.
+            z = jnp.matmul(Linv, jnp.where(used, r[safe], 0.0), precision=_HIGHEST)
+            x = jnp.matmul(z, Linv, precision=_HIGHEST)
+            return jnp.zeros(p, dtype).at[order].set(jnp.where(used, x, 0.0), mode="drop")
+
+        u, delta = solve(pf * sign), solve(grad - lam * pf * sign)
         b = b + delta
-        moved = jnp.matmul(G, jnp.stack([delta, u], axis=1), precision=_HIGHEST)
-        grad, a = grad - moved[:, 0], moved[:, 1]
+        grad = grad - jnp.matmul(G, delta, precision=_HIGHEST)
+        a = jnp.matmul(G, u, precision=_HIGHEST)
 
         # Length t of the linear piece: entry of an inactive feature, exit of an active one,
         # or the end of the grid.
