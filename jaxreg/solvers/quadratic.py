@@ -277,12 +277,15 @@ def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
     # factorization; this one drops them all. The better of the two is taken.
     projected = jnp.clip(jnp.where(crosses_zero, 0.0, target), qp.lo, qp.hi)
     delta_t, delta_p = new_b - b, jnp.where(t < 1.0, projected - b, 0.0)
-    H_delta = jnp.matmul(qp.H, jnp.stack([delta_t, delta_p], axis=1), precision=_HIGHEST)
-    change_t = _objective_change(qp, b, gr, delta_t, H_delta[:, 0])
-    change_p = _objective_change(qp, b, gr, delta_p, H_delta[:, 1])
+    # Two matrix-vector products, not one with two columns: XLA:CPU runs the latter through a
+    # slower generic dot (26-30 us against 8-9 at m = 101).
+    H_delta_t = jnp.matmul(qp.H, delta_t, precision=_HIGHEST)
+    H_delta_p = jnp.matmul(qp.H, delta_p, precision=_HIGHEST)
+    change_t = _objective_change(qp, b, gr, delta_t, H_delta_t)
+    change_p = _objective_change(qp, b, gr, delta_p, H_delta_p)
     use_p = (t < 1.0) & (change_p < change_t)
     delta = jnp.where(use_p, delta_p, delta_t)
-    H_delta = jnp.where(use_p, H_delta[:, 1], H_delta[:, 0])
+    H_delta = jnp.where(use_p, H_delta_p, H_delta_t)
     change = jnp.where(use_p, change_p, change_t)
     accept = ok & (change <= 0.0)
     delta = jnp.where(accept, delta, 0.0)
