@@ -512,8 +512,10 @@ def assemble(pieces, data, family_name, l1_ratio, tol, p, warn=True) -> PathResu
     scale = last["scale"].astype(np.float64)[:p]
     center = last["center"].astype(np.float64)[:p]
     coef_std = np.zeros((K, p_run + 2))
-    rows = np.repeat(np.arange(K), merged["idx"].shape[1])
-    np.add.at(coef_std, (rows, merged["idx"].reshape(-1)), merged["b"].reshape(-1).astype(np.float64))
+    # A row's slots hold distinct features and the intercept once; only empty slots repeat,
+    # all pointing at the zero column p_run + 1 with coefficient 0 (assignment, not the slower
+    # np.add.at, is exact).
+    np.put_along_axis(coef_std, merged["idx"].astype(np.intp), merged["b"].astype(np.float64), axis=1)
     coef = coef_std[:, :p] / scale
     if "x_shift" in last:  # the program ran on X - x_shift (float32_shift)
         center = center + last["x_shift"][:p]
