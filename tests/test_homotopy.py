@@ -116,3 +116,15 @@ def test_elastic_net_bounds_and_unpenalized_features_use_the_working_set_solver(
     jaxreg.path(X[:8], y[:8], n_lambdas=5)  # p > n
     jaxreg.path(X, (y > np.median(y)).astype(float), family="binomial", n_lambdas=5)
     assert programs == {"homotopy": 0, "working_set": 5}
+
+
+def test_noiseless_response_certifies_from_the_rows(programs, monkeypatch):
+    """y an exact linear function of X: at small lambda the residual cancels in the Gram
+    formula ``y'y - 2 b'c + b'G b``, so the certificate recomputes it from the rows."""
+    X, _, _ = make_glmnet_benchmark(200, 10, 0.3, seed=9)
+    y = X @ np.linspace(-1.0, 1.0, 10) + 0.5
+    res = jaxreg.path(X, y, tol=1e-9)
+    assert programs["working_set"] == 0 and np.all(res.converged)
+    assert res.dev_ratio[-1] > 1 - 1e-6
+    ref = _working_set_path(monkeypatch, X, y, tol=1e-9)
+    np.testing.assert_allclose(res.coef, ref.coef, rtol=0, atol=1e-6)

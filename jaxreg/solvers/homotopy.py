@@ -209,9 +209,12 @@ def certify_gaussian(design: dsg.Design, G, c, yy, y, w, family: Family, pf, lo,
     accurate = rr > 1e-6 * yy
 
     def from_rows(_):
-        fitted = jax.vmap(lambda b: dsg.matvec(design, b))(B)  # (K, n)
-        r = y[None, :] - fitted
-        return jnp.sum(w * r * r, axis=1), jnp.sum(w * r * y, axis=1)
+        # One lambda at a time: a (K, n) block of residuals would hold K / p copies of X.
+        def moments(b):
+            r = y - dsg.matvec(design, b)
+            return jnp.sum(w * r * r), jnp.sum(w * r * y)
+
+        return jax.lax.map(moments, B)
 
     rr_rows, ry_rows = jax.lax.cond(jnp.all(accurate), lambda _: (rr, ry), from_rows, None)
     rr, ry = jnp.where(accurate, rr, rr_rows), jnp.where(accurate, ry, ry_rows)
