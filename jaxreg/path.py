@@ -94,10 +94,20 @@ def _traced_homotopy(inputs, *, family, fit_intercept, standardize, grid_from_ra
                               grid_from_ratios=grid_from_ratios, max_steps=max_steps)
 
 
-_compiled_homotopy = CachedProgram(
-    _traced_homotopy, ("family", "fit_intercept", "standardize", "grid_from_ratios", "max_steps"),
-    compiler_options={"cpu": _CPU_COMPILER_OPTIONS},
-)
+_HOMOTOPY_STATIC = ("family", "fit_intercept", "standardize", "grid_from_ratios", "max_steps")
+_compiled_homotopy = CachedProgram(_traced_homotopy, _HOMOTOPY_STATIC, compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
+
+
+def _traced_homotopy_batch(inputs, **static):
+    """``run_lasso_homotopy`` over the per-member fields of ``inputs``, one member after another
+    (``lax.map``) in one program."""
+    shared = {f: getattr(inputs, f) for f in PathInputs._fields if f not in _MEMBER_FIELDS}
+    per_member = {f: getattr(inputs, f) for f in _MEMBER_FIELDS}
+    return jax.lax.map(lambda member: _traced_homotopy(PathInputs(**shared, **member), **static), per_member)
+
+
+_compiled_homotopy_batch = CachedProgram(_traced_homotopy_batch, _HOMOTOPY_STATIC,
+                                         compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
 # Gaussian lasso paths with n >= p run the homotopy first (``solvers.homotopy``); tests turn
 # it off to exercise the working-set solver on the same problems.
 USE_HOMOTOPY = True
@@ -120,8 +130,11 @@ def _homotopy_max_steps(p: int) -> int:
 def _homotopy_applies(fam, all_lasso: bool, batched: bool, inputs: PathInputs, n_run: int, p_run: int) -> bool:
     """The exact homotopy covers the Gaussian lasso (every l1_ratio 1) with n >= p and
     p <= ``_HOMOTOPY_MAX_P`` (it forms the Gram of all features), positive penalty factors and
-    no bounds, one path per call."""
-    return (USE_HOMOTOPY and fam.is_quadratic and all_lasso and not batched and n_run >= p_run
+    no bounds. Batches (CV folds, subsamples, responses) run it member after member on CPU;
+    on accelerators they stay with the vectorized working-set program (under ``vmap`` every
+    branch of the homotopy's per-piece switch would run, the refactorization included)."""
+    return (USE_HOMOTOPY and fam.is_quadratic and all_lasso and n_run >= p_run
+            and (not batched or jax.default_backend() == "cpu")
             and p_run <= _HOMOTOPY_MAX_P and bool(np.all(inputs.pf > 0))
             and bool(np.all(np.isneginf(inputs.lower))) and bool(np.all(np.isposinf(inputs.upper))))
 
@@ -451,16 +464,23 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
     with jax.enable_x64(is64), single_threaded_blas():
         X_device = _device_matrix(current.X)
         if _homotopy_applies(fam, all_lasso, batched, inputs, n, p) and p_pad <= _HOMOTOPY_MAX_P:
-            out = _compiled_homotopy(_program_args(current, X_device, batched), family=fam, fit_intercept=bool(fit_intercept), standardize=bool(standardize),
-                                     grid_from_ratios=from_ratios, max_steps=_homotopy_max_steps(p_pad))
-            out = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], out)
-            pieces[0].append(_unpad_member(jax.tree_util.tree_map(lambda a: a[0], out), K)
-                             | ({"x_shift": x_shift} if x_shift is not None else {}))
-            if int(out["k_end"][0]) >= K:
+            program = _compiled_homotopy_batch if batched else _compiled_homotopy
+            out = program(_program_args(current, X_device, batched), family=fam, fit_intercept=bool(fit_intercept),
+                          standardize=bool(standardize), grid_from_ratios=from_ratios, max_steps=_homotopy_max_steps(p_pad))
+            out = jax.tree_util.tree_map(np.asarray, out)
+            if not batched:
+                out = jax.tree_util.tree_map(lambda a: a[None], out)
+            for b in range(B):
+                piece = _unpad_member(jax.tree_util.tree_map(lambda a: a[b], out), K)
+                pieces[b].append(piece | ({"x_shift": x_shift} if x_shift is not None else {}))
+            unfinished = out["k_end"] < K
+            if not np.any(unfinished[:B]):
                 return pieces
-            # A lambda did not certify: the working-set program resumes there, warm-started.
-            current = current._replace(start=out["k_end"].astype(np.int32), b_init=out["last_b"][:, :p_pad],
-                                       intercept_init=out["last_b"][:, p_pad], lambdas=out["lambdas"])
+            # A lambda did not certify: the working-set program resumes there, warm-started
+            # (members that finished get start = K_pad: nothing to do).
+            current = current._replace(start=np.where(unfinished, out["k_end"], K_pad).astype(np.int32),
+                                       b_init=out["last_b"][:, :p_pad], intercept_init=out["last_b"][:, p_pad],
+                                       lambdas=out["lambdas"])
             from_ratios = False
         while True:
             out = _program(batched)(

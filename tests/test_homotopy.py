@@ -128,3 +128,26 @@ def test_noiseless_response_certifies_from_the_rows(programs, monkeypatch):
     assert res.dev_ratio[-1] > 1 - 1e-6
     ref = _working_set_path(monkeypatch, X, y, tol=1e-9)
     np.testing.assert_allclose(res.coef, ref.coef, rtol=0, atol=1e-6)
+
+
+def test_cross_validation_runs_the_homotopy_per_fold_with_the_same_results(monkeypatch):
+    """On CPU a batch of Gaussian lasso paths (folds and the full data) runs the homotopy member
+    after member; its CV curve equals the working-set solver's."""
+    calls = {"batch": 0}
+    batch = P._compiled_homotopy_batch
+
+    def counted(*args, **kwargs):
+        calls["batch"] += 1
+        return batch(*args, **kwargs)
+
+    monkeypatch.setattr(P, "_compiled_homotopy_batch", counted)
+    X, y, _ = make_glmnet_benchmark(200, 20, 0.4, seed=10)
+    res = jaxreg.cv(X, y, n_folds=5, n_lambdas=30, tol=1e-10)
+    assert calls["batch"] >= 1
+    with monkeypatch.context() as m:
+        m.setattr(P, "USE_HOMOTOPY", False)
+        ref = jaxreg.cv(X, y, n_folds=5, n_lambdas=30, tol=1e-10)
+    np.testing.assert_allclose(res.lambdas, ref.lambdas, rtol=1e-13)
+    np.testing.assert_allclose(res.cv_mean, ref.cv_mean, rtol=1e-6)
+    np.testing.assert_allclose(res.paths[0].coef, ref.paths[0].coef, rtol=0, atol=1e-4)
+    assert res.lambda_min == ref.lambda_min
