@@ -42,7 +42,7 @@ from jaxreg.solvers.working_set import PathInputs, _dual_value
 __all__ = ["run_lasso_homotopy"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
-# A feature whose Schur complement in G_AA is below this fraction of its diagonal is
+# A feature whose Schur complement in G_AA is below this many eps times its diagonal is
 # (numerically) a combination of the active ones: the homotopy stops there and the
 # working-set solver takes over.
 _SINGULAR = 1e3
