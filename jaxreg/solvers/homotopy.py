@@ -90,6 +90,34 @@ def _extend(G, Linv, order, n_active, j):
     return order.at[n_active].set(j), n_active + 1, Linv.at[n_active].set(row), ok
 
 
+# Grid lambdas usually fall a few to a piece: they are written through a window of this many
+# rows (the whole (K, p) array was the costliest operation of a piece at p = 100).
+_RECORD_WINDOW = 8
+
+
+def _record(B, on_piece, lambdas, lam, b, u):
+    """``B`` with rows ``k`` in ``on_piece`` set to ``b + (lam - lambda_k) u``. ``on_piece`` is a
+    run of rows starting at the first one not yet written (the grid decreases), so up to
+    ``_RECORD_WINDOW`` of them are written through a window; longer runs (the last piece)
+    rewrite the whole array."""
+    K, p = B.shape
+    W = min(_RECORD_WINDOW, K)
+    count = jnp.sum(on_piece)
+
+    def window(B):
+        start = jnp.minimum(jnp.argmax(on_piece), K - W)
+        lam_w = jax.lax.dynamic_slice_in_dim(lambdas, start, W)
+        on_w = jax.lax.dynamic_slice_in_dim(on_piece, start, W)
+        old = jax.lax.dynamic_slice(B, (start, 0), (W, p))
+        rows = jnp.where(on_w[:, None], b[None, :] + (lam - lam_w)[:, None] * u[None, :], old)
+        return jax.lax.dynamic_update_slice(B, rows, (start, 0))
+
+    def whole(B):
+        return jnp.where(on_piece[:, None], b[None, :] + (lam - lambdas)[:, None] * u[None, :], B)
+
+    return jax.lax.cond(count > W, whole, window, B)
+
+
 def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
     """Coefficients of the lasso path at ``lambdas`` (K,), decreasing, by homotopy.
 
@@ -149,7 +177,7 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
         # Grid lambdas on this piece, lam - t <= lambda_k <= lam (all the rest at the end of
         # the grid), are read off the line: O(K p) per piece, no per-piece storage.
         on_piece = (lambdas <= lam) & ((lambdas >= lam - t) | (t >= t_end)) & ~state["recorded"]
-        B = jnp.where(on_piece[:, None], b[None, :] + (lam - lambdas)[:, None] * u[None, :], state["B"])
+        B = _record(state["B"], on_piece, lambdas, lam, b, u)
         pieces = jnp.where(on_piece, step + 1, state["pieces"])
         recorded = state["recorded"] | on_piece
 
