@@ -442,6 +442,26 @@ def _program_args(current: PathInputs, X_device, batched: bool) -> PathInputs:
     return current._replace(X=X_device)
 
 
+def _collect(out, pieces, batched: bool, K: int, x_shift):
+    """Append each member's program output (NumPy, padded lambdas dropped) to ``pieces``;
+    returns the outputs with a leading member axis."""
+    out = jax.tree_util.tree_map(np.asarray, out)
+    if not batched:
+        out = jax.tree_util.tree_map(lambda a: a[None], out)
+    for b, member_pieces in enumerate(pieces):
+        piece = _unpad_member(jax.tree_util.tree_map(lambda a: a[b], out), K)
+        member_pieces.append(piece | ({"x_shift": x_shift} if x_shift is not None else {}))
+    return out
+
+
+def _resume(current: PathInputs, out, members, K_pad: int, p_pad: int) -> PathInputs:
+    """Inputs that resume ``members`` at their ``k_end`` from their last coefficients, on the
+    lambdas the program used; the other members start at ``K_pad`` (nothing left to solve)."""
+    return current._replace(start=np.where(members, out["k_end"], K_pad).astype(np.int32),
+                            b_init=out["last_b"][:, :p_pad], intercept_init=out["last_b"][:, p_pad],
+                            lambdas=out["lambdas"])
+
+
 def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios, *, batched, all_lasso):
     """Run the compiled path program, growing the working set on overflow.
 
@@ -467,20 +487,13 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
             program = _compiled_homotopy_batch if batched else _compiled_homotopy
             out = program(_program_args(current, X_device, batched), family=fam, fit_intercept=bool(fit_intercept),
                           standardize=bool(standardize), grid_from_ratios=from_ratios, max_steps=_homotopy_max_steps(p_pad))
-            out = jax.tree_util.tree_map(np.asarray, out)
-            if not batched:
-                out = jax.tree_util.tree_map(lambda a: a[None], out)
-            for b in range(B):
-                piece = _unpad_member(jax.tree_util.tree_map(lambda a: a[b], out), K)
-                pieces[b].append(piece | ({"x_shift": x_shift} if x_shift is not None else {}))
+            out = _collect(out, pieces, batched, K, x_shift)
             unfinished = out["k_end"] < K
             if not np.any(unfinished[:B]):
                 return pieces
             # A lambda did not certify: the working-set program resumes there, warm-started
             # (members that finished get start = K_pad: nothing to do).
-            current = current._replace(start=np.where(unfinished, out["k_end"], K_pad).astype(np.int32),
-                                       b_init=out["last_b"][:, :p_pad], intercept_init=out["last_b"][:, p_pad],
-                                       lambdas=out["lambdas"])
+            current = _resume(current, out, unfinished, K_pad, p_pad)
             from_ratios = False
         while True:
             out = _program(batched)(
@@ -491,22 +504,12 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
                 standardize=bool(standardize),
                 grid_from_ratios=from_ratios,
             )
-            out = jax.tree_util.tree_map(np.asarray, out)
-            if not batched:
-                out = jax.tree_util.tree_map(lambda a: a[None], out)
-            for b in range(B):
-                piece = _unpad_member(jax.tree_util.tree_map(lambda a: a[b], out), K)
-                pieces[b].append(piece | ({"x_shift": x_shift} if x_shift is not None else {}))
+            out = _collect(out, pieces, batched, K, x_shift)
             overflow = out["overflow"]
             if not np.any(overflow) or capacity >= p_pad:
                 break
             capacity = min(p_pad, 2 * capacity)
-            current = current._replace(
-                start=np.where(overflow, out["k_end"], K_pad).astype(np.int32),
-                b_init=out["last_b"][:, :p_pad],
-                intercept_init=out["last_b"][:, p_pad],
-                lambdas=out["lambdas"],
-            )
+            current = _resume(current, out, overflow, K_pad, p_pad)
             from_ratios = False
     _CAPACITY_HINT[key] = max(_CAPACITY_HINT.get(key, 0), capacity)
     return pieces
