@@ -61,7 +61,7 @@ X, y, _ = make_glmnet_benchmark(int(n), int(p), float(rho), family=family, seed=
 # if a lambda does not certify); the split sums over the programs the first call built.
 if option_set == "xla-default":
     P._compiled_path = CachedProgram(P._traced_run_path, P._STATIC)
-    P._compiled_homotopy = CachedProgram(P._traced_homotopy, P._compiled_homotopy._static)
+    P._compiled_homotopy = CachedProgram(P._traced_homotopy, P._HOMOTOPY_STATIC)
 programs = [P._compiled_path, P._compiled_homotopy]
 t0 = time.perf_counter()
 first = jaxreg.path(X, y, family=family)

@@ -126,7 +126,6 @@ class CachedProgram:
 
     def __init__(self, fun, static_argnames, compiler_options=None):
         self._jitted = jax.jit(fun, static_argnames=static_argnames)
-        self._static = tuple(static_argnames)
         self._options_by_platform = {k: dict(v) for k, v in (compiler_options or {}).items()}
         self._compiled: dict = {}
         self._lock = threading.Lock()

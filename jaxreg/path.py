@@ -98,11 +98,16 @@ _HOMOTOPY_STATIC = ("family", "fit_intercept", "standardize", "grid_from_ratios"
 _compiled_homotopy = CachedProgram(_traced_homotopy, _HOMOTOPY_STATIC, compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
 
 
+def _split_members(inputs: PathInputs):
+    """``(shared, per_member)`` field dicts of batched inputs (per-member fields: leading axis)."""
+    shared = {f: getattr(inputs, f) for f in PathInputs._fields if f not in _MEMBER_FIELDS}
+    return shared, {f: getattr(inputs, f) for f in _MEMBER_FIELDS}
+
+
 def _traced_homotopy_batch(inputs, **static):
     """``run_lasso_homotopy`` over the per-member fields of ``inputs``, one member after another
     (``lax.map``) in one program."""
-    shared = {f: getattr(inputs, f) for f in PathInputs._fields if f not in _MEMBER_FIELDS}
-    per_member = {f: getattr(inputs, f) for f in _MEMBER_FIELDS}
+    shared, per_member = _split_members(inputs)
     return jax.lax.map(lambda member: _traced_homotopy(PathInputs(**shared, **member), **static), per_member)
 
 
@@ -127,13 +132,13 @@ def _homotopy_max_steps(p: int) -> int:
     return 4 * p + 32
 
 
-def _homotopy_applies(fam, all_lasso: bool, batched: bool, inputs: PathInputs, n_run: int, p_run: int) -> bool:
+def _homotopy_applies(fam, all_lasso: bool, batched: bool, inputs: PathInputs, n: int, p: int, p_run: int) -> bool:
     """The exact homotopy covers the Gaussian lasso (every l1_ratio 1) with n >= p and
     p <= ``_HOMOTOPY_MAX_P`` (it forms the Gram of all features), positive penalty factors and
-    no bounds. Batches (CV folds, subsamples, responses) run it member after member on CPU;
+    no bounds (``n``, ``p``: the data's shape; ``p_run``: the program's, padded). Batches (CV folds, subsamples, responses) run it member after member on CPU;
     on accelerators they stay with the vectorized working-set program (under ``vmap`` every
     branch of the homotopy's per-piece switch would run, the refactorization included)."""
-    return (USE_HOMOTOPY and fam.is_quadratic and all_lasso and n_run >= p_run
+    return (USE_HOMOTOPY and fam.is_quadratic and all_lasso and n >= p
             and (not batched or jax.default_backend() == "cpu")
             and p_run <= _HOMOTOPY_MAX_P and bool(np.all(inputs.pf > 0))
             and bool(np.all(np.isneginf(inputs.lower))) and bool(np.all(np.isposinf(inputs.upper))))
@@ -148,8 +153,7 @@ def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, g
     factorizations are XLA loops (batched LAPACK Cholesky inside nested while loops
     deadlocks intermittently on XLA:CPU, jaxlib 0.10.2).
     """
-    shared = {f: getattr(inputs, f) for f in PathInputs._fields if f not in _MEMBER_FIELDS}
-    per_member = {f: getattr(inputs, f) for f in _MEMBER_FIELDS}
+    shared, per_member = _split_members(inputs)
 
     def one(member):
         return _traced_run_path(
@@ -483,7 +487,7 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
     pieces = [[] for _ in range(B)]
     with jax.enable_x64(is64), single_threaded_blas():
         X_device = _device_matrix(current.X)
-        if _homotopy_applies(fam, all_lasso, batched, inputs, n, p) and p_pad <= _HOMOTOPY_MAX_P:
+        if _homotopy_applies(fam, all_lasso, batched, inputs, n, p, p_pad):
             program = _compiled_homotopy_batch if batched else _compiled_homotopy
             out = program(_program_args(current, X_device, batched), family=fam, fit_intercept=bool(fit_intercept),
                           standardize=bool(standardize), grid_from_ratios=from_ratios, max_steps=_homotopy_max_steps(p_pad))

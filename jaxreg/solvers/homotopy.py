@@ -37,7 +37,7 @@ from jaxreg import design as dsg
 from jaxreg import penalties
 from jaxreg.families import Family
 from jaxreg.solvers.quadratic import _factor_ok, _lapack_cholesky
-from jaxreg.solvers.working_set import PathInputs, _dual_value
+from jaxreg.solvers.working_set import PathInputs, _dual_value, _null_intercept, standardized_problem
 
 __all__ = ["run_lasso_homotopy"]
 
@@ -275,15 +275,12 @@ def run_lasso_homotopy(inputs: PathInputs, *, family: Family, fit_intercept: boo
     """
     X, y, w, offset = inputs.X, inputs.y, inputs.w, inputs.offset
     dtype = X.dtype
-    n, p = X.shape
+    p = X.shape[1]
     K = inputs.lambdas.shape[0]
-    center, variance, constant = dsg.column_moments(X, w, fit_intercept)
-    design = dsg.make_design(X, center, variance, standardize)
-    lo = jnp.where(constant, 0.0, inputs.lower * design.scale)
-    hi = jnp.where(constant, 0.0, inputs.upper * design.scale)
+    design, constant, lo, hi = standardized_problem(X, w, inputs.lower, inputs.upper, fit_intercept, standardize)
     allowed = lo < hi
 
-    null_b0 = jnp.sum(w * (y - offset)) if fit_intercept else jnp.zeros((), dtype)
+    null_b0 = _null_intercept(family, y, w, offset, fit_intercept)
     null_dev = family.deviance(y, null_b0 + offset, w)
     y_work = y - offset - null_b0
     c = dsg.rmatvec(design, w * y_work)

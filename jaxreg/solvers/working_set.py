@@ -668,6 +668,17 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
 # --------------------------------------------------------------------------- the program
 
 
+def standardized_problem(X, w, lower, upper, fit_intercept: bool, standardize: bool):
+    """``(design, constant, lower, upper)``: the standardized design operator, its degenerate
+    columns, and the bounds on the standardized scale (0 for degenerate columns, which stay
+    at zero)."""
+    center, variance, constant = dsg.column_moments(X, w, fit_intercept)
+    design = dsg.make_design(X, center, variance, standardize)
+    lower = jnp.where(constant, 0.0, lower * design.scale)
+    upper = jnp.where(constant, 0.0, upper * design.scale)
+    return design, constant, lower, upper
+
+
 def _null_intercept(family: Family, y, w, offset, fit_intercept: bool):
     """Intercept-only fit (Newton on one scalar); 0 without an intercept."""
     if not fit_intercept:
@@ -711,10 +722,7 @@ def run_path(
     n, p = X.shape
     K = inputs.lambdas.shape[0]
     m = capacity + 1
-    center, variance, constant = dsg.column_moments(X, w, fit_intercept)
-    design = dsg.make_design(X, center, variance, standardize)
-    lower = jnp.where(constant, 0.0, inputs.lower * design.scale)
-    upper = jnp.where(constant, 0.0, inputs.upper * design.scale)
+    design, constant, lower, upper = standardized_problem(X, w, inputs.lower, inputs.upper, fit_intercept, standardize)
 
     with_intercept_slot = fit_intercept and not family.is_quadratic
     inf = jnp.asarray(jnp.inf, dtype)
