@@ -70,30 +70,31 @@ def column_moments(X, w, fit_intercept: bool):
     not as ``E[x^2] - m^2``: that difference cancels when ``|m_j|`` is large against the
     spread (float32 scales ~40% off at mean / sd = 1000). ``degenerate`` marks columns that
     carry no information, decided exactly on the rows with ``w > 0``: constant columns with
-    an intercept, all-zero columns without one.
+    an intercept (no used row differs from the first used row), all-zero columns without one.
 
     The second pass runs over row blocks (as ``full_gram``): several reductions of one
     elementwise expression of X would otherwise materialize n x p temporaries (measured: two
-    extra copies of X at 1e8 bytes).
+    extra copies of X at 1e8 bytes). Each column sum is a vector-matrix product: XLA:CPU
+    reduces over the rows of a row-major block column by column, at a stride of p numbers
+    (a max and a min over 100 x 20,000 took 13.5 ms; one product over it takes 0.4 ms).
     """
     p = X.shape[1]
     center = jnp.matmul(w, X, precision=_HIGHEST) if fit_intercept else jnp.zeros(p, X.dtype)
+    used = w > 0
+    reference = X[jnp.argmax(used)] if fit_intercept else jnp.zeros(p, X.dtype)
 
     def step(acc, Xb, wb):
-        variance, top, bottom = acc
-        used = (wb > 0)[:, None]
+        variance, differing = acc
         dev = Xb - center
-        variance = variance + jnp.sum(jnp.where(used, wb[:, None] * (dev * dev), 0.0), axis=0)
-        top = jnp.maximum(top, jnp.max(jnp.where(used, Xb, -jnp.inf), axis=0))
-        bottom = jnp.minimum(bottom, jnp.min(jnp.where(used, Xb, jnp.inf), axis=0))
-        return variance, top, bottom
+        variance = variance + jnp.matmul(wb, dev * dev, precision=_HIGHEST)
+        # Counts of used rows differing from the reference: exact in floating point.
+        differs = (Xb != reference).astype(X.dtype)
+        differing = differing + jnp.matmul((wb > 0).astype(X.dtype), differs, precision=_HIGHEST)
+        return variance, differing
 
-    init = (jnp.zeros(p, X.dtype), jnp.full(p, -jnp.inf, X.dtype), jnp.full(p, jnp.inf, X.dtype))
-    variance, top, bottom = _fold_row_blocks(X, w, step, init)
-    # With an intercept a column is degenerate when constant; without, when it is all zero
-    # (max <= 0 <= min). A column with no weighted rows at all is degenerate either way.
-    degenerate = top <= bottom if fit_intercept else (top <= 0) & (bottom >= 0)
-    return center, variance, degenerate
+    init = (jnp.zeros(p, X.dtype), jnp.zeros(p, X.dtype))
+    variance, differing = _fold_row_blocks(X, w, step, init)
+    return center, variance, differing == 0
 
 
 def make_design(X, center, variance, standardize: bool) -> Design:
@@ -128,6 +129,18 @@ def augmented_rmatvec(d: Design, r):
     """``[Xs^T r, sum(r), 0]``: correlations with the p features, the ones and the zero column."""
     zero = jnp.zeros((1,), r.dtype)
     return jnp.concatenate([rmatvec(d, r), jnp.sum(r)[None], zero])
+
+
+def augmented_rmatvec_rows(d: Design, R):
+    """``augmented_rmatvec`` of each row of ``R`` (k, n), in one pass over X: (k, p + 2).
+
+    A (k, n) x (n, p) product reads X once; on XLA:CPU at k = 2 it costs what one
+    vector-matrix product does (measured 100 x 20000: 409 us against 771 us for two).
+    """
+    sums = jnp.sum(R, axis=1)
+    xtr = jnp.matmul(R, d.X, precision=_HIGHEST)
+    feats = (xtr - sums[:, None] * d.center) / d.scale
+    return jnp.concatenate([feats, sums[:, None], jnp.zeros((R.shape[0], 1), R.dtype)], axis=1)
 
 
 def gather_columns(d: Design, idx):
