@@ -32,6 +32,7 @@ lambda with the same warm start (at most log2(p) compilations).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -152,13 +153,24 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
     slot_ids = jnp.arange(m)
     use_full_gram = ws.gram_full.shape[0] == p2
 
+    # The candidates are taken best first from score split into blocks, with each block's
+    # maximum kept up to date: a pick costs two maxima over about sqrt(p) numbers, not two
+    # passes over p + 2 (55 us per feature at p = 20,000: a fifth of a logistic path).
+    width = max(8, math.isqrt(p2 - 1) + 1)
+    blocks = -(-p2 // width)
+    score = jnp.pad(score, (0, blocks * width - p2))
+    block_max = jnp.max(score.reshape(blocks, width), axis=1)
+
     def cond(carry):
-        ws, score, fresh, stop = carry
-        return (~stop) & (jnp.max(score) > 0)
+        ws, score, block_max, fresh, stop = carry
+        return (~stop) & (jnp.max(block_max) > 0)
 
     def body(carry):
-        ws, score, fresh, _ = carry
-        j = _first_argmax(score)
+        ws, score, block_max, fresh, _ = carry
+        block = _first_argmax(block_max)
+        row = jax.lax.dynamic_slice(score, (block * width,), (width,))
+        offset = _first_argmax(row)
+        j = block * width + offset
         threshold = lam * prob.alpha * prob.pf_aug[ws.idx]
         inside = jnp.abs(ws.grad[ws.idx]) / jnp.where(threshold > 0, threshold, 1.0)
         zero_slot = (ws.b == 0) & (prob.pf_aug[ws.idx] > 0) & (threshold > 0) & (inside < 1.0)
@@ -182,10 +194,12 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
         ws = ws._replace(idx=idx, b=b, gram_rows=rows)
         ws = ws._replace(overflow=ws.overflow | (required & ~has_slot))
         fresh = fresh | ((slot_ids == slot) & has_slot)
-        return ws, score.at[j].set(0.0), fresh, ~has_slot
+        row = row.at[offset].set(0.0)
+        score = jax.lax.dynamic_update_slice(score, row, (block * width,))
+        return ws, score, block_max.at[block].set(jnp.max(row)), fresh, ~has_slot
 
     fresh = jnp.zeros(m, bool)
-    ws, _, _, _ = jax.lax.while_loop(cond, body, (ws, score, fresh, jnp.zeros((), bool)))
+    ws, _, _, _, _ = jax.lax.while_loop(cond, body, (ws, score, block_max, fresh, jnp.zeros((), bool)))
     return ws
 
 
@@ -337,6 +351,14 @@ def _update_changed_slots(ws: _WorkingSet, slots: _SlotColumns):
     return H, n_changed <= k
 
 
+def _glm_gradients(family: Family, prob: _Problem, eta):
+    """``(Xs_aug^T w (y - mu), Xs_aug^T w curvature)`` at ``eta``, each (p + 2,), from one pass
+    over X (the second is the certificate's intercept correction, ``_glm_dual_terms``)."""
+    R = jnp.stack([prob.w * (prob.y - family.mean(eta)), prob.w * family.curvature(eta)])
+    both = dsg.augmented_rmatvec_rows(prob.design, R)
+    return both[0], both[1]
+
+
 def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget, pure_linalg):
     """Proximal Newton (IRLS) with Levenberg-Marquardt damping and backtracking.
 
@@ -417,9 +439,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
     H0, reuse0 = _update_changed_slots(ws, slots)
     init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), H0, ws.hess_w, reuse0, jnp.full((), -jnp.inf, ws.b.dtype), jnp.zeros((), bool))
     b, eta, it, _, _, H, v, _, _, _ = jax.lax.while_loop(cond, body, init)
-    mu = family.mean(eta)
-    grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
-    grad_curv = dsg.augmented_rmatvec(prob.design, prob.w * family.curvature(eta))
+    grad, grad_curv = _glm_gradients(family, prob, eta)
     return ws._replace(b=b, eta=eta, grad=grad, grad_curv=grad_curv, hess=H, hess_idx=ws.idx, hess_w=v), it
 
 
@@ -776,8 +796,8 @@ def run_path(
         ws = ws._replace(eta=fitted, grad=dsg.augmented_rmatvec(design, w * (y_work - fitted)))
     else:
         eta = _SlotColumns(family, prob, ws.idx).matvec(ws.b) + offset
-        ws = ws._replace(eta=eta, grad=dsg.augmented_rmatvec(design, w * (y - family.mean(eta))),
-                         grad_curv=dsg.augmented_rmatvec(design, w * family.curvature(eta)))
+        grad, grad_curv = _glm_gradients(family, prob, eta)
+        ws = ws._replace(eta=eta, grad=grad, grad_curv=grad_curv)
 
     # Iteration k = -1 is the null fit (all penalized coefficients held at zero), which gives
     # lambda_max and the grid; it runs through the same solver code as the path (one copy of
