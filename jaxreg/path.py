@@ -380,13 +380,18 @@ def _unpad_member(out: dict, K: int) -> dict:
     return {k: (v[:K] if k in _PER_LAMBDA else v) for k, v in out.items()} | {"k_end": np.minimum(out["k_end"], K)}
 
 
+_SMALL_X_BYTES = 1 << 20
+
+
 def _device_matrix(X: np.ndarray):
     """X as a JAX array, shared rather than copied where XLA:CPU allows it, so that a path's
     peak memory is X plus the solver state (the program never writes to its inputs).
 
     - a NumPy view of a JAX array (``np.asarray`` of a ``jax.Array`` on CPU, read-only) gives
       back that array;
-    - a writeable C-contiguous X is shared through DLPack when it is 64-byte aligned (XLA
+    - an X of at most ``_SMALL_X_BYTES`` stays a NumPy array, which the compiled call copies
+      itself: on 1000 x 100 the DLPack import took 0.2 ms of a 5.5 ms path;
+    - a larger writeable C-contiguous X is shared through DLPack when it is 64-byte aligned (XLA
       copies it otherwise: NumPy places large arrays on 16-byte boundaries);
     - anything else is copied (legacy DLPack cannot export a read-only array).
     """
@@ -396,6 +401,8 @@ def _device_matrix(X: np.ndarray):
     if (isinstance(owner, jax.Array) and owner.shape == X.shape and owner.dtype == X.dtype
             and len(owner.devices()) == 1 and owner.unsafe_buffer_pointer() == X.ctypes.data):
         return owner
+    if X.nbytes <= _SMALL_X_BYTES:
+        return X
     if X.flags.writeable and X.flags.aligned:
         try:
             return jnp.from_dlpack(X)
