@@ -90,6 +90,9 @@ def test_column_moments_flags_exactly_the_degenerate_columns(dtype):
     X[:, 3] = dtype(-1.25)
     X[:4, 3] = 9.0                                   # differs only on zero-weight rows
     X[:, 4] = 0.0
+    X = np.column_stack([X, np.zeros((n, 2), dtype)])
+    X[2, 5] = 7.0                                    # zero except on a zero-weight row
+    X[::3, 6] = -0.0                                 # signed zeros compare equal
     w = np.full(n, 1.0 / (n - 4), dtype)
     w[:4] = 0.0
     with jax.enable_x64(dtype == np.float64):
@@ -97,9 +100,45 @@ def test_column_moments_flags_exactly_the_degenerate_columns(dtype):
         assert Xj.dtype == dtype
         _, variance, deg = dsg.column_moments(Xj, wj, True)
         _, _, deg0 = dsg.column_moments(Xj, wj, False)
-    np.testing.assert_array_equal(np.asarray(deg), [False, True, False, True, True])
+    np.testing.assert_array_equal(np.asarray(deg), [False, True, False, True, True, True, True])
     assert float(variance[2]) > 0
-    np.testing.assert_array_equal(np.asarray(deg0), [False, False, False, False, True])
+    np.testing.assert_array_equal(np.asarray(deg0), [False, False, False, False, True, True, True])
+
+
+def test_augmented_rmatvec_rows_equals_one_product_per_row():
+    rng = np.random.default_rng(8)
+    n, p = 37, 11
+    X = rng.normal(size=(n, p)) + rng.normal(0, 4, p)
+    w = np.full(n, 1.0 / n)
+    R = rng.normal(size=(3, n))
+    with jax.enable_x64(True):
+        Xj, wj = jnp.asarray(X), jnp.asarray(w)
+        center, variance, _ = dsg.column_moments(Xj, wj, True)
+        d = dsg.make_design(Xj, center, variance, True)
+        rows = np.asarray(dsg.augmented_rmatvec_rows(d, jnp.asarray(R)))
+        each = np.stack([np.asarray(dsg.augmented_rmatvec(d, jnp.asarray(r))) for r in R])
+    assert rows.shape == (3, p + 2)
+    np.testing.assert_allclose(rows, each, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [1, 5, 37, 1002])
+def test_candidate_queue_pops_positive_scores_best_first_lowest_index_on_ties(size):
+    """The working set's candidate queue (blocks of ~sqrt(size) scores) returns exactly the
+    order of a stable sort by decreasing score, positive scores only."""
+    from jaxreg.solvers import working_set
+
+    rng = np.random.default_rng(size)
+    score = np.where(rng.uniform(size=size) < 0.3, rng.integers(1, 6, size).astype(float), 0.0)
+    score[0] = max(score[0], 1.0)
+    expected = [int(j) for j in np.argsort(-score, kind="stable") if score[j] > 0]
+    with jax.enable_x64(True):
+        pop = jax.jit(working_set._pop_best)
+        queue = working_set._candidate_queue(jnp.asarray(score))
+        popped = []
+        while bool(working_set._has_candidate(queue)):
+            j, queue = pop(queue)
+            popped.append(int(j))
+    assert popped == expected
 
 
 def test_wide_x_moments_and_gram_run_over_small_row_blocks():

@@ -139,6 +139,41 @@ def _first_argmax(v):
     return jnp.minimum(first, v.shape[0] - 1)
 
 
+class _CandidateQueue(NamedTuple):
+    """The positive entries of a score vector, taken largest first (``_pop_best``): the scores
+    in blocks of ``width`` (zero-padded, taken entries set to 0) and each block's maximum.
+
+    A pick costs two maxima over about sqrt(p) numbers rather than two passes over all p + 2
+    scores (55 us per feature at p = 20,000: a fifth of a logistic path's time)."""
+
+    scores: jax.Array  # (blocks, width)
+    block_max: jax.Array  # (blocks,)
+
+
+def _candidate_queue(score) -> _CandidateQueue:
+    """Queue of the entries of ``score`` (size,) that are > 0."""
+    size = score.shape[0]
+    width = max(8, math.isqrt(max(size - 1, 0)) + 1)
+    blocks = -(-size // width)
+    scores = jnp.pad(score, (0, blocks * width - size)).reshape(blocks, width)
+    return _CandidateQueue(scores, jnp.max(scores, axis=1))
+
+
+def _has_candidate(queue: _CandidateQueue):
+    return jnp.max(queue.block_max) > 0
+
+
+def _pop_best(queue: _CandidateQueue):
+    """``(j, queue)``: the index of the largest remaining entry (the lowest index among equal
+    ones), and the queue without it. Only meaningful while ``_has_candidate``."""
+    block = _first_argmax(queue.block_max)
+    row = queue.scores[block]
+    offset = _first_argmax(row)
+    row = row.at[offset].set(0.0)
+    queue = _CandidateQueue(queue.scores.at[block].set(row), queue.block_max.at[block].set(jnp.max(row)))
+    return block * queue.scores.shape[1] + offset, queue
+
+
 def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, required, lam):
     """Move the features with positive ``score`` (best first) into free or zero slots.
 
@@ -153,24 +188,13 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
     slot_ids = jnp.arange(m)
     use_full_gram = ws.gram_full.shape[0] == p2
 
-    # The candidates are taken best first from score split into blocks, with each block's
-    # maximum kept up to date: a pick costs two maxima over about sqrt(p) numbers, not two
-    # passes over p + 2 (55 us per feature at p = 20,000: a fifth of a logistic path).
-    width = max(8, math.isqrt(p2 - 1) + 1)
-    blocks = -(-p2 // width)
-    score = jnp.pad(score, (0, blocks * width - p2))
-    block_max = jnp.max(score.reshape(blocks, width), axis=1)
-
     def cond(carry):
-        ws, score, block_max, fresh, stop = carry
-        return (~stop) & (jnp.max(block_max) > 0)
+        ws, queue, fresh, stop = carry
+        return (~stop) & _has_candidate(queue)
 
     def body(carry):
-        ws, score, block_max, fresh, _ = carry
-        block = _first_argmax(block_max)
-        row = jax.lax.dynamic_slice(score, (block * width,), (width,))
-        offset = _first_argmax(row)
-        j = block * width + offset
+        ws, queue, fresh, _ = carry
+        j, queue = _pop_best(queue)
         threshold = lam * prob.alpha * prob.pf_aug[ws.idx]
         inside = jnp.abs(ws.grad[ws.idx]) / jnp.where(threshold > 0, threshold, 1.0)
         zero_slot = (ws.b == 0) & (prob.pf_aug[ws.idx] > 0) & (threshold > 0) & (inside < 1.0)
@@ -194,12 +218,10 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
         ws = ws._replace(idx=idx, b=b, gram_rows=rows)
         ws = ws._replace(overflow=ws.overflow | (required & ~has_slot))
         fresh = fresh | ((slot_ids == slot) & has_slot)
-        row = row.at[offset].set(0.0)
-        score = jax.lax.dynamic_update_slice(score, row, (block * width,))
-        return ws, score, block_max.at[block].set(jnp.max(row)), fresh, ~has_slot
+        return ws, queue, fresh, ~has_slot
 
     fresh = jnp.zeros(m, bool)
-    ws, _, _, _, _ = jax.lax.while_loop(cond, body, (ws, score, block_max, fresh, jnp.zeros((), bool)))
+    ws, _, _, _ = jax.lax.while_loop(cond, body, (ws, _candidate_queue(score), fresh, jnp.zeros((), bool)))
     return ws
 
 
