@@ -21,11 +21,16 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 
 
 class Design(NamedTuple):
-    """Standardized design operator. ``X``: (n, p); ``center``, ``scale``: (p,)."""
+    """Standardized design operator. ``X``: (n, p); ``center``, ``scale``, ``rms``: (p,).
+
+    ``rms_j = sqrt(sum_i w_i xs_ij^2)`` (1 for standardized columns) bounds a correlation
+    without computing it: ``|xs_j^T v| <= rms_j sqrt(sum_i v_i^2 / w_i)`` (Cauchy-Schwarz).
+    """
 
     X: jax.Array
     center: jax.Array
     scale: jax.Array
+    rms: jax.Array
 
     @property
     def n_features(self) -> int:
@@ -110,7 +115,7 @@ def make_design(X, center, variance, standardize: bool) -> Design:
         scale = jnp.where(scale > 0, scale, 1.0)
     else:
         scale = jnp.ones(X.shape[1], X.dtype)
-    return Design(X, center, scale)
+    return Design(X, center, scale, jnp.sqrt(variance) / scale)
 
 
 def matvec(d: Design, b):

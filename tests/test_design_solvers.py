@@ -121,6 +121,29 @@ def test_augmented_rmatvec_rows_equals_one_product_per_row():
     np.testing.assert_allclose(rows, each, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("standardize", [True, False])
+def test_design_rms_is_the_weighted_column_norm_and_bounds_correlations(standardize):
+    rng = np.random.default_rng(9)
+    n, p = 50, 7
+    X = rng.normal(size=(n, p)) * rng.uniform(0.2, 3.0, p) + rng.normal(0, 2, p)
+    w = rng.uniform(0.0, 1.0, n)
+    w[:3] = 0.0
+    w /= w.sum()
+    v = np.where(w > 0, rng.normal(size=n) * w, 0.0)
+    with jax.enable_x64(True):
+        Xj, wj = jnp.asarray(X), jnp.asarray(w)
+        center, variance, _ = dsg.column_moments(Xj, wj, True)
+        d = dsg.make_design(Xj, center, variance, standardize)
+        Xs = (X - np.asarray(d.center)) / np.asarray(d.scale)
+        corr = np.asarray(dsg.rmatvec(d, jnp.asarray(v)))
+    rms = np.sqrt(w @ Xs**2)
+    np.testing.assert_allclose(np.asarray(d.rms), rms, rtol=1e-12)
+    if standardize:
+        np.testing.assert_allclose(rms, 1.0, rtol=1e-12)
+    used = w > 0
+    assert np.all(np.abs(corr) <= np.asarray(d.rms) * np.sqrt(np.sum(v[used] ** 2 / w[used])) * (1 + 1e-12))
+
+
 @pytest.mark.parametrize("size", [1, 5, 37, 1002])
 def test_candidate_queue_pops_positive_scores_best_first_lowest_index_on_ties(size):
     """The working set's candidate queue (blocks of ~sqrt(size) scores) returns exactly the

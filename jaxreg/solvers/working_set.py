@@ -515,8 +515,8 @@ def _glm_dual_terms(family: Family, prob: _Problem, ws: _WorkingSet, mu, grad, w
 
 
 def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam, H, refine: int, pure_linalg):
-    """``(mu + curvature * Xs_aug delta, Xs_aug^T w (y - that))``: the residual after one
-    linearized Newton step ``delta`` on the non-zero (and unpenalized) slots.
+    """``(mu_c, curvature * Xs_aug delta)`` with ``mu_c = mu + curvature * Xs_aug delta``: the
+    mean after one linearized Newton step ``delta`` on the non-zero (and unpenalized) slots.
 
     ``(H_true + diag(l2)) delta = v`` with ``v`` the stationarity residual
     ``g - l1 sign(b) - l2 b`` of those slots and ``H_true`` the working-set Hessian at the
@@ -556,8 +556,34 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
 
     # A loop, not unrolled: one compiled copy of the refinement step.
     _, deta = jax.lax.fori_loop(0, refine, refine_step, (delta, slots.matvec(delta)))
-    mu = family.mean(ws.eta) + curv * deta
-    return mu, dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu))
+    return family.mean(ws.eta) + curv * deta, curv * deta
+
+
+def _corrected_dual_terms(family: Family, prob: _Problem, ws: _WorkingSet, mu_c, curv_deta, l1, with_intercept: bool):
+    """``_glm_dual_terms`` at the Newton-corrected mean ``mu_c = mu + curv_deta``, whose
+    correlations are ``ws.grad - u`` with ``u = Xs_aug^T (w curv_deta)``.
+
+    ``u`` is computed on the slots only (n m flops). A feature outside them gets
+    ``|u_j| <= rms_j sqrt(sum_i w_i curv_deta_i^2)`` (``Design.rms``); when every such bound
+    leaves ``|g_j| < l1_j``, those features add nothing to the dual objective (their conjugate
+    is 0 and they do not scale the dual point) whatever ``u_j`` is, and the pass over all of X
+    is skipped. Otherwise ``u`` is computed for every feature (one pass over X, n p flops).
+    """
+    size = prob.pf_aug.shape[0]
+    p = prob.design.n_features
+    shift = prob.w * curv_deta
+    u = jnp.zeros(size, shift.dtype).at[ws.idx].set(_SlotColumns(family, prob, ws.idx).rmatvec(shift))
+    conj_c, g_c = _glm_dual_terms(family, prob, ws, mu_c, ws.grad - u, with_intercept)
+    outside = ~_in_working_set(ws, size)[:p] & (prob.lo_aug[:p] < prob.hi_aug[:p])
+    reach = prob.design.rms * jnp.sqrt(jnp.sum(prob.w * curv_deta * curv_deta))
+    margin = 1.0 - 16.0 * jnp.finfo(shift.dtype).eps
+    bounded = jnp.all(~outside | (jnp.abs(g_c[:p]) + reach <= margin * l1[:p]))
+
+    def every_feature():
+        grad_c = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - mu_c))
+        return _glm_dual_terms(family, prob, ws, mu_c, grad_c, with_intercept)[1]
+
+    return conj_c, jax.lax.cond(bounded, lambda: g_c, every_feature)
 
 
 def _dual_value(lo, hi, conj_loss, g, l1, l2):
@@ -624,8 +650,8 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
                 return _SlotColumns(family, prob, ws.idx).gram(hess_w), hess_w
 
             H, hess_w = jax.lax.cond(use_carried, lambda: (ws.hess, ws.hess_w), fresh)
-            mu_c, grad_c = _newton_corrected_mean(family, prob, ws, lam, H, _CERT_REFINE, pure_linalg)
-            conj_c, g_c = _glm_dual_terms(family, prob, ws, mu_c, grad_c, with_intercept)
+            mu_c, curv_deta = _newton_corrected_mean(family, prob, ws, lam, H, _CERT_REFINE, pure_linalg)
+            conj_c, g_c = _corrected_dual_terms(family, prob, ws, mu_c, curv_deta, l1, with_intercept)
             dual_c, s_c, _ = _dual_value(prob.lo_aug, prob.hi_aug, conj_c, g_c, l1, l2)
             take = dual_c > best[0]
             best = tuple(jnp.where(take, new, old) for old, new in zip(best, (dual_c, s_c, g_c)))
