@@ -72,11 +72,13 @@ def _check_finite(name, arr, extremes=None):
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
 
 
-def _check_magnitude(name, arr, dtype, extremes=None):
-    """Refuse finite values whose squares overflow ``dtype`` (they would silently give NaN or 0)."""
+def _check_values(name, arr, dtype):
+    """Finite, and no value whose square overflows ``dtype`` (it would silently give NaN or 0);
+    one pass for both (the extremes)."""
+    extremes = _extremes(arr)
+    _check_finite(name, arr, extremes)
     limit = float(np.sqrt(np.finfo(dtype).max)) * 1e-4
-    low, high = _extremes(arr) if extremes is None else extremes
-    big = max(abs(low), abs(high))
+    big = max(abs(extremes[0]), abs(extremes[1]))
     if big > limit:
         raise ValueError(
             f"{name} has values too large to solve in {np.dtype(dtype).name} "
@@ -162,9 +164,7 @@ def validate_inputs(
     if p < 1:
         raise ValueError("X has no features (0 columns)")
     if not X_checked:
-        extremes = _extremes(X)
-        _check_finite("X", X, extremes)
-        _check_magnitude("X", X, dtype, extremes)
+        _check_values("X", X, dtype)
 
     if not (np.isscalar(l1_ratio) or np.ndim(l1_ratio) == 0):
         raise ValueError(f"l1_ratio must be a scalar in [0, 1]; got {l1_ratio!r}")
@@ -181,9 +181,7 @@ def validate_inputs(
             y_arr = y_arr[:, 0]
         if y_arr.ndim != 1:
             raise ValueError(f"y must be 1-D; got shape {y_arr.shape}")
-        extremes = _extremes(y_arr)
-        _check_finite("y", y_arr, extremes)
-        _check_magnitude("y", y_arr, dtype, extremes)
+        _check_values("y", y_arr, dtype)
     if y_arr.shape[0] != n:
         raise ValueError(f"X has {n} rows but y has {y_arr.shape[0]} entries")
 
@@ -207,9 +205,7 @@ def validate_inputs(
         off = _as_float_array("offset", offset, np.float64)
         if off.shape != (n,):
             raise ValueError(f"offset must have shape ({n},); got {off.shape}")
-        extremes = _extremes(off)
-        _check_finite("offset", off, extremes)
-        _check_magnitude("offset", off, dtype, extremes)
+        _check_values("offset", off, dtype)
 
     pf = _per_feature("penalty_factor", penalty_factor, p, 1.0, np.float64)
     if np.any(~np.isfinite(pf)) or np.any(pf < 0):

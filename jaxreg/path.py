@@ -135,9 +135,10 @@ def _homotopy_max_steps(p: int) -> int:
 def _homotopy_applies(fam, all_lasso: bool, batched: bool, inputs: PathInputs, n: int, p: int, p_run: int) -> bool:
     """The exact homotopy covers the Gaussian lasso (every l1_ratio 1) with n >= p and
     p <= ``_HOMOTOPY_MAX_P`` (it forms the Gram of all features), positive penalty factors and
-    no bounds (``n``, ``p``: the data's shape; ``p_run``: the program's, padded). Batches (CV folds, subsamples, responses) run it member after member on CPU;
-    on accelerators they stay with the vectorized working-set program (under ``vmap`` every
-    branch of the homotopy's per-piece switch would run, the refactorization included)."""
+    no bounds (``n``, ``p``: the data's shape; ``p_run``: the program's, padded). Batches (CV
+    folds, subsamples, responses) run it member after member on CPU; on accelerators they stay
+    with the vectorized working-set program (under ``vmap`` every branch of the homotopy's
+    per-piece switch would run, the refactorization included)."""
     return (USE_HOMOTOPY and fam.is_quadratic and all_lasso and n >= p
             and (not batched or jax.default_backend() == "cpu")
             and p_run <= _HOMOTOPY_MAX_P and bool(np.all(inputs.pf > 0))
