@@ -162,3 +162,22 @@ def test_missing_data_is_skipped_cleanly(monkeypatch):
     args = bench_path.parse_args(["--cells", "srbct", "--peers", "sklearn"])
     rows, runs, diag = bench_path.bench_problem(spec, ["sklearn"], {"sklearn": (True, "?")}, args)
     assert [r.status for r in rows] == ["skipped: data unavailable"] and runs == [] and diag == {}
+
+
+def test_compile_benchmark_aggregates_processes(monkeypatch):
+    """``bench_compile --processes N``: medians of the times, the compile range, the worst gap
+    and retrace of any process (the fresh processes replaced by canned results)."""
+    import bench_compile
+
+    keys = ("first", "trace", "compile", "compile_cpu", "other", "steady", "retrace", "max_gap")
+    runs = iter([
+        dict(zip(keys, (4.0, 1.0, 2.5, 4.0, 0.5, 0.10, 0, 1e-8)), coef=[1.0]),
+        dict(zip(keys, (5.0, 1.2, 3.5, 5.0, 0.3, 0.12, 1, 3e-8)), coef=[1.0]),
+        dict(zip(keys, (4.5, 0.9, 3.0, 4.5, 0.6, 0.11, 0, 2e-8)), coef=[1.0]),
+    ])
+    monkeypatch.setattr(bench_compile, "run_set", lambda cell, option_set, repeats: next(runs))
+    result = bench_compile.run_processes("binomial:10x5x0", "jaxreg", 1, 3)
+    medians = tuple(result[k] for k in ("first", "trace", "compile", "other", "steady"))
+    assert medians == (4.5, 1.0, 3.0, 0.5, 0.11)
+    assert (result["compile_min"], result["compile_max"], result["processes"]) == (2.5, 3.5, 3)
+    assert result["retrace"] == 1 and result["max_gap"] == 3e-8
