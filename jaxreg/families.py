@@ -95,7 +95,10 @@ class Binomial(Family):
     name: str = "binomial"
 
     def loss(self, y, eta):
-        return jnp.logaddexp(0.0, eta) - y * eta
+        # softplus(eta) = max(eta, 0) + log1p(exp(-|eta|)): exact to rounding for every eta.
+        # Written out rather than ``jnp.logaddexp(0, eta)``, which XLA:CPU (jaxlib 0.10) runs
+        # 4-5x slower on the same vector; the line search evaluates this on n rows per trial.
+        return jnp.maximum(eta, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(eta))) - y * eta
 
     def mean(self, eta):
         return jax.nn.sigmoid(eta)

@@ -283,3 +283,22 @@ def test_wide_binomial_certificate_without_the_full_pass_equals_the_full_pass(mo
         retrace()
     np.testing.assert_array_equal(res.n_iter, full.n_iter)
     np.testing.assert_allclose(res.gap, full.gap, rtol=1e-6, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_binomial_loss_matches_numpy_logaddexp(dtype):
+    """``log(1 + exp(eta)) - y eta`` to a few ulps of NumPy's ``logaddexp`` from eta = -1e3 to
+    1e3, where one of the two terms overflows in a naive formula and the other underflows."""
+    from jaxreg.families import get_family
+
+    eta = np.concatenate([-np.logspace(-12, 3, 200), [0.0], np.logspace(-12, 3, 200)]).astype(dtype)
+    loss = get_family("binomial").loss
+    for y in (0.0, 1.0, 0.3):
+        with jax.enable_x64(dtype == np.float64):
+            got = np.asarray(jax.jit(loss)(np.full_like(eta, y), eta))
+        want = np.logaddexp(0.0, eta.astype(np.float64)) - y * eta.astype(np.float64)
+        assert got.dtype == dtype
+        eps = np.finfo(dtype).eps
+        # absolute error of the two terms, each exact to a few ulps of its own size
+        scale = np.logaddexp(0.0, eta.astype(np.float64)) + np.abs(y * eta.astype(np.float64))
+        np.testing.assert_array_less(np.abs(got - want), 4 * eps * scale + np.finfo(dtype).tiny)
