@@ -83,9 +83,11 @@ class Gaussian(Family):
 
 
 def _xlogx(t):
-    """``t log t`` with the limit 0 at t = 0."""
-    safe = jnp.where(t > 0, t, 1.0)
-    return jnp.where(t > 0, t * jnp.log(safe), 0.0)
+    """``t log t`` with the limit 0 at t = 0 (finite for every t; meaningful on [0, 1]).
+
+    ``log(max(t, tiny))`` rather than selects around the log: XLA:CPU left the logs of the
+    select form unvectorized (the conjugate below took 3x longer on 5000 rows)."""
+    return t * jnp.log(jnp.maximum(t, jnp.finfo(t.dtype).tiny))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,9 +116,10 @@ class Binomial(Family):
         """``F*(-theta) = sum w phi((1 - s) y + s mu)`` with ``phi(t) = t log t + (1-t) log(1-t)``
         on ``0 <= t <= 1`` and ``+inf`` outside (where a corrected ``mu`` may land)."""
         t = (1.0 - s) * y + s * mu
-        inside = (t >= 0.0) & (t <= 1.0)
-        value = jnp.sum(jnp.where(w > 0, w * (_xlogx(t) + _xlogx(1.0 - t)), 0.0))
-        return jnp.where(jnp.all(inside | (w == 0)), value, jnp.inf)
+        # Rows with w = 0 add w * (a finite number) = 0 wherever t lands.
+        value = jnp.sum(w * (_xlogx(t) + _xlogx(1.0 - t)))
+        outside = jnp.any((w > 0) & ((t < 0.0) | (t > 1.0)))
+        return jnp.where(outside, jnp.inf, value)
 
 
 _FAMILIES = {"gaussian": Gaussian(), "binomial": Binomial()}

@@ -302,3 +302,32 @@ def test_binomial_loss_matches_numpy_logaddexp(dtype):
         # absolute error of the two terms, each exact to a few ulps of its own size
         scale = np.logaddexp(0.0, eta.astype(np.float64)) + np.abs(y * eta.astype(np.float64))
         np.testing.assert_array_less(np.abs(got - want), 4 * eps * scale + np.finfo(dtype).tiny)
+
+
+def test_binomial_conjugate_matches_numpy():
+    """``F*(-theta) = sum w phi(t)``, ``t = (1 - s) y + s mu``, ``phi(t) = t log t + (1-t) log(1-t)``
+    with phi(0) = phi(1) = 0; +inf once a weighted row has t outside [0, 1]; rows with w = 0
+    count for nothing wherever their t lands."""
+    from jaxreg.families import get_family
+
+    conj = jax.jit(get_family("binomial").conjugate_at_scaled_residual)
+    y = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0])
+    mu = np.array([0.2, 0.7, 0.0, 1.0, 0.999, 1e-300])
+    w = np.array([0.5, 1.0, 2.0, 1.0, 0.25, 3.0])
+    s = 0.9
+
+    def phi(t):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(t > 0, t * np.log(t), 0.0) + np.where(t < 1, (1 - t) * np.log1p(-t), 0.0)
+
+    with jax.enable_x64(True):
+        got = float(conj(y, mu, w, s))
+        t = (1 - s) * y + s * mu
+        np.testing.assert_allclose(got, np.sum(w * phi(t)), rtol=1e-14)
+        assert float(conj(y, mu, w, 1.0)) == pytest.approx(np.sum(w * phi(mu)), rel=1e-14)  # t = 0 and t = 1 rows
+        outside = mu.copy()
+        outside[0] = -0.01  # a corrected mean below 0 on a weighted row
+        assert float(conj(y, outside, w, 1.0)) == np.inf
+        w0 = w.copy()
+        w0[0] = 0.0
+        assert float(conj(y, outside, w0, 1.0)) == pytest.approx(np.sum(w0 * phi(np.clip(outside, 0, 1))), rel=1e-14)
