@@ -28,8 +28,9 @@ Protocol, per problem:
    all runs (registry.dual_bound: the lasso dual for the gaussian family, the
    logistic-lasso dual with the intercept profiled out for the binomial family).
 3. Each library's tolerance is tightened one decade at a time from its loosest (its default
-   where it has one, at the latest 1e-5: adapters.LADDER_START) until its worst relative suboptimality is <= ``--target`` (1e-6); it is
-   timed, best of ``--repeats`` calls, at the first tolerance that gets there. A call over
+   where it has one, at the latest 1e-5: adapters.LADDER_START) until its worst relative
+   suboptimality is <= ``--target`` (1e-6); it is timed, best of ``--repeats`` calls, at the
+   first tolerance that gets there. A call over
    ``--cap`` seconds is killed; a library that never gets there is reported "not reached".
 4. Memory (worker.py): ``+MB`` is the worker's peak resident set size during the first timed
    call at that tolerance minus its resident set size just before it (what a fit allocates
