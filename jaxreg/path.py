@@ -55,7 +55,7 @@ def trace_count() -> int:
     return _TRACES["count"]
 
 
-def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, grid_from_ratios, pure_linalg=False):
+def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, pure_linalg=False):
     _TRACES["count"] += 1
     return run_path(
         inputs,
@@ -63,12 +63,11 @@ def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, gr
         capacity=capacity,
         fit_intercept=fit_intercept,
         standardize=standardize,
-        grid_from_ratios=grid_from_ratios,
         pure_linalg=pure_linalg,
     )
 
 
-_STATIC = ("family", "capacity", "fit_intercept", "standardize", "grid_from_ratios")
+_STATIC = ("family", "capacity", "fit_intercept", "standardize")
 
 # XLA:CPU compile options for the path programs only (JAX's global configuration is left
 # alone). The program is a few hundred small kernels, and compiling them dominates a first
@@ -88,13 +87,13 @@ _CPU_COMPILER_OPTIONS = {
 _compiled_path = CachedProgram(_traced_run_path, _STATIC, compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
 
 
-def _traced_homotopy(inputs, *, family, fit_intercept, standardize, grid_from_ratios, max_steps):
+def _traced_homotopy(inputs, *, family, fit_intercept, standardize, max_steps):
     _TRACES["count"] += 1
     return run_lasso_homotopy(inputs, family=family, fit_intercept=fit_intercept, standardize=standardize,
-                              grid_from_ratios=grid_from_ratios, max_steps=max_steps)
+                              max_steps=max_steps)
 
 
-_HOMOTOPY_STATIC = ("family", "fit_intercept", "standardize", "grid_from_ratios", "max_steps")
+_HOMOTOPY_STATIC = ("family", "fit_intercept", "standardize", "max_steps")
 _compiled_homotopy = CachedProgram(_traced_homotopy, _HOMOTOPY_STATIC, compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
 
 
@@ -145,7 +144,7 @@ def _homotopy_applies(fam, all_lasso: bool, batched: bool, inputs: PathInputs, n
             and bool(np.all(np.isneginf(inputs.lower))) and bool(np.all(np.isposinf(inputs.upper))))
 
 
-def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, grid_from_ratios, vectorize):
+def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, vectorize):
     """``run_path`` over the per-member fields of ``inputs`` (leading axis), in one program.
 
     ``vectorize=False`` (CPU): members run one after another (``lax.map``), each at its own
@@ -163,7 +162,6 @@ def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, g
             capacity=capacity,
             fit_intercept=fit_intercept,
             standardize=standardize,
-            grid_from_ratios=grid_from_ratios,
             pure_linalg=vectorize,
         )
 
@@ -256,8 +254,8 @@ def path(
     tol = check_options(tol, max_iter, fit_intercept, standardize, data.dtype)
     n, p = data.X.shape
     grid, from_ratios = lambda_grid(user_lambdas, order, n, p, n_lambdas, lambda_min_ratio)
-    inputs = make_inputs(data, [data], [float(l1_ratio)], grid[None, :], tol, max_iter)
-    pieces = solve(inputs, data, fam, fit_intercept, standardize, from_ratios, batched=False, all_lasso=float(l1_ratio) == 1.0)
+    inputs = make_inputs(data, [data], [float(l1_ratio)], grid[None, :], tol, max_iter, from_ratios)
+    pieces = solve(inputs, data, fam, fit_intercept, standardize, batched=False, all_lasso=float(l1_ratio) == 1.0)
     return assemble(pieces[0], data, fam.name, float(l1_ratio), tol, p)
 
 
@@ -287,7 +285,7 @@ def lambda_grid(user_lambdas, order, n, p, n_lambdas, lambda_min_ratio):
     return grid, True
 
 
-def make_inputs(shared, members, l1_ratios, grids, tol, max_iter) -> PathInputs:
+def make_inputs(shared, members, l1_ratios, grids, tol, max_iter, from_ratios) -> PathInputs:
     """Stack per-member arrays (y, w, offset: (B, n); l1_ratio: (B,); lambdas: (B, K)) with the
     shared design and penalty arrays into PathInputs (NumPy; moved to JAX in ``solve``)."""
     B = len(members)
@@ -308,6 +306,7 @@ def make_inputs(shared, members, l1_ratios, grids, tol, max_iter) -> PathInputs:
         start=np.zeros(B, np.int32),
         b_init=np.zeros((B, p), dt),
         intercept_init=np.zeros(B, dt),
+        grid_from_ratios=np.asarray(bool(from_ratios)),
     )
 
 
@@ -370,6 +369,7 @@ def pad_inputs(inputs: PathInputs, n_pad: int, p_pad: int, K_pad: int, B_pad: in
         start=_pad_axis(f.start, 0, B_pad, "first"),
         b_init=_pad_axis(_pad_axis(f.b_init, 1, p_pad), 0, B_pad, "first"),
         intercept_init=_pad_axis(f.intercept_init, 0, B_pad, "first"),
+        grid_from_ratios=f.grid_from_ratios,
     )
 
 
@@ -471,10 +471,10 @@ def _resume(current: PathInputs, out, members, K_pad: int, p_pad: int) -> PathIn
     lambdas the program used; the other members start at ``K_pad`` (nothing left to solve)."""
     return current._replace(start=np.where(members, out["k_end"], K_pad).astype(np.int32),
                             b_init=out["last_b"][:, :p_pad], intercept_init=out["last_b"][:, p_pad],
-                            lambdas=out["lambdas"])
+                            lambdas=out["lambdas"], grid_from_ratios=np.asarray(False))
 
 
-def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios, *, batched, all_lasso):
+def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched, all_lasso):
     """Run the compiled path program, growing the working set on overflow.
 
     ``inputs`` has a leading member axis of size B on the per-member fields. Returns, per
@@ -498,7 +498,7 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
         if _homotopy_applies(fam, all_lasso, batched, inputs, n, p, p_pad):
             program = _compiled_homotopy_batch if batched else _compiled_homotopy
             out = program(_program_args(current, X_device, batched), family=fam, fit_intercept=bool(fit_intercept),
-                          standardize=bool(standardize), grid_from_ratios=from_ratios, max_steps=_homotopy_max_steps(p_pad))
+                          standardize=bool(standardize), max_steps=_homotopy_max_steps(p_pad))
             out = _collect(out, pieces, batched, K, x_shift)
             unfinished = out["k_end"] < K
             if not np.any(unfinished[:B]):
@@ -506,7 +506,6 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
             # A lambda did not certify: the working-set program resumes there, warm-started
             # (members that finished get start = K_pad: nothing to do).
             current = _resume(current, out, unfinished, K_pad, p_pad)
-            from_ratios = False
         while True:
             out = _program(batched)(
                 _program_args(current, X_device, batched),
@@ -514,7 +513,6 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
                 capacity=capacity,
                 fit_intercept=bool(fit_intercept),
                 standardize=bool(standardize),
-                grid_from_ratios=from_ratios,
             )
             out = _collect(out, pieces, batched, K, x_shift)
             overflow = out["overflow"]
@@ -522,7 +520,6 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, from_ratios
                 break
             capacity = min(p_pad, 2 * capacity)
             current = _resume(current, out, overflow, K_pad, p_pad)
-            from_ratios = False
     _CAPACITY_HINT[key] = max(_CAPACITY_HINT.get(key, 0), capacity)
     return pieces
 

@@ -206,8 +206,8 @@ def path_batch(
         # Pad the last chunk with copies of its first member so every chunk has one shape.
         padded = idx + [idx[0]] * (chunk_size - len(idx)) if B > chunk_size else idx
         inputs = make_inputs(shared, [members[i] for i in padded], [ratios[i] for i in padded],
-                             np.stack([grids[i] for i in padded]), tol, max_iter)
-        pieces = solve(inputs, shared, fam, fit_intercept, standardize, from_ratios, batched=True,
+                             np.stack([grids[i] for i in padded]), tol, max_iter, from_ratios)
+        pieces = solve(inputs, shared, fam, fit_intercept, standardize, batched=True,
                        all_lasso=all_lasso)
         out = [assemble(pieces[j], members[i], fam.name, ratios[i], tol, p, warn=False) for j, i in enumerate(idx)]
         if progress:

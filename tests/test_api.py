@@ -121,6 +121,23 @@ def test_capacity_overflow_resumes_with_larger_working_set():
     assert np.all(res.converged) and np.all(res.gap <= 1e-7)
 
 
+def test_path_that_overflowed_does_not_recompile_for_new_data_of_the_same_shape(monkeypatch):
+    """After an overflow the next call starts at the capacity the resume used. The resumed
+    program ran on the first program's lambdas and the next call computes its grid from
+    lambda_max: whether the grid is computed is a traced input, so both are one executable."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("jaxreg.path"), "_CAPACITY_HINT", {})
+    X1, y1, _ = make_glmnet_benchmark(40, 300, 0.2, seed=6)
+    X2, y2, _ = make_glmnet_benchmark(40, 300, 0.2, seed=7)
+    first = jaxreg.path(X1, y1, l1_ratio=0.05, n_lambdas=15)
+    assert first.df.max() > 64  # the initial working set (64 slots) overflowed
+    before = jaxreg.trace_count()
+    res = jaxreg.path(X2, y2, l1_ratio=0.05, n_lambdas=15)
+    assert jaxreg.trace_count() == before
+    assert res.df.max() > 64 and np.all(res.converged)
+
+
 def test_path_objective_matches_definition():
     X, y, _ = make_glmnet_benchmark(50, 7, 0.3, seed=3)
     w = np.linspace(1, 2, 50)

@@ -264,8 +264,7 @@ def certify_gaussian(design: dsg.Design, G, c, yy, y, w, family: Family, pf, lo,
     return jax.vmap(one)(B, grads, lambdas, rr, ry)
 
 
-def run_lasso_homotopy(inputs: PathInputs, *, family: Family, fit_intercept: bool, standardize: bool,
-                       grid_from_ratios: bool, max_steps: int):
+def run_lasso_homotopy(inputs: PathInputs, *, family: Family, fit_intercept: bool, standardize: bool, max_steps: int):
     """The Gaussian lasso path by homotopy, with ``run_path``'s outputs (capacity p: slot 0 is
     the inert pad, slot ``j + 1`` holds feature ``j``). ``k_end`` is the first lambda that did
     not certify (K when all did): the caller resumes the working-set program there.
@@ -291,7 +290,7 @@ def run_lasso_homotopy(inputs: PathInputs, *, family: Family, fit_intercept: boo
     ratio = jnp.where(allowed, jnp.abs(c) / inputs.pf, 0.0)
     raw_max = jnp.max(ratio)
     lambda_max = jnp.where(raw_max > 0, raw_max, 1.0)
-    lambdas = inputs.lambdas * lambda_max if grid_from_ratios else inputs.lambdas
+    lambdas = jnp.where(inputs.grid_from_ratios, inputs.lambdas * lambda_max, inputs.lambdas)
 
     B, recorded, steps = lasso_homotopy(G, c, inputs.pf, allowed, lambdas, raw_max, max_steps)
     objective, gap, kkt, deviance = certify_gaussian(design, G, c, yy, y_work, w, family, inputs.pf, lo, hi, lambdas, B)

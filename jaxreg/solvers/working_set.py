@@ -65,8 +65,10 @@ class PathInputs(NamedTuple):
 
     X (n, p); y, w, offset (n,); pf, lower, upper (p,) with bounds on the standardized
     scale; l1_ratio, tol scalars; lambdas (K,): the lambda values, or ratios to lambda_max
-    when the grid is computed in the program; max_iter int scalar; start (int scalar),
-    b_init (p,), and intercept_init (scalar, link scale) for resuming a path.
+    when the grid is computed in the program (``grid_from_ratios``, a bool scalar: an input,
+    not a compile-time constant, so that a fresh path and one resumed on the lambdas of an
+    earlier program share one executable); max_iter int scalar; start (int scalar), b_init
+    (p,), and intercept_init (scalar, link scale) for resuming a path.
     """
 
     X: jax.Array
@@ -83,6 +85,7 @@ class PathInputs(NamedTuple):
     start: jax.Array
     b_init: jax.Array
     intercept_init: jax.Array
+    grid_from_ratios: jax.Array
 
 
 class _Problem(NamedTuple):
@@ -777,7 +780,6 @@ def run_path(
     capacity: int,
     fit_intercept: bool,
     standardize: bool,
-    grid_from_ratios: bool,
     pure_linalg: bool = False,
 ):
     """Compute the path; see the module docstring. Returns a dict of arrays.
@@ -888,8 +890,7 @@ def run_path(
         null_max = jnp.where(raw_max > 0, raw_max, 1.0)  # e.g. a constant y: the grid is 1 * ratios
         lambda_max = jnp.where(is_null, null_max, lambda_max)
         lambda_max_ok = jnp.where(is_null, raw_max > 0, lambda_max_ok)
-        if grid_from_ratios:
-            lambdas = jnp.where(is_null, inputs.lambdas * null_max, lambdas)
+        lambdas = jnp.where(is_null & inputs.grid_from_ratios, inputs.lambdas * null_max, lambdas)
 
         primal, rel_gap, kkt, dev = cert
         # On overflow keep the previous lambda's state: the caller resumes at k. Rows are
@@ -923,7 +924,7 @@ def run_path(
         k_next = jnp.where(is_null, inputs.start, jnp.where(keep, k, k + 1))
         return k_next, ws_next, out_next, lambda_max, lambda_max_ok, lambdas
 
-    init_lambdas = inputs.lambdas if not grid_from_ratios else jnp.zeros_like(inputs.lambdas)
+    init_lambdas = jnp.where(inputs.grid_from_ratios, 0.0, inputs.lambdas)
     init = (jnp.full((), -1, jnp.int32), ws, out, jnp.ones((), dtype), jnp.zeros((), bool), init_lambdas)
     k_end, ws, out, lambda_max, lambda_max_ok, lambdas = jax.lax.while_loop(cond, body, init)
     out.update(
