@@ -238,6 +238,18 @@ def _cd_oracle(H, g, lam, max_sweeps):
     return b
 
 
+@pytest.mark.parametrize("m", [1, 2, 17, 129, 1001])
+def test_compaction_order_equals_stable_argsort(m):
+    """True entries first, then the others, each in index order: what ``argsort(~mask,
+    stable=True)`` gives, for masks from all-false to all-true."""
+    rng = np.random.default_rng(m)
+    order = jax.jit(quadratic.compaction_order)
+    for density in (0.0, 0.1, 0.5, 0.9, 1.0):
+        mask = rng.random(m) < density
+        got = np.asarray(order(jnp.asarray(mask)))
+        np.testing.assert_array_equal(got, np.argsort(~mask, kind="stable"))
+
+
 @pytest.mark.parametrize("feature_sign", [True, False])
 @pytest.mark.parametrize("seed", range(4))
 def test_quadratic_solver_matches_coordinate_descent_oracle(seed, feature_sign):

@@ -63,6 +63,19 @@ class QuadSolution(NamedTuple):
     converged: jax.Array
 
 
+def compaction_order(mask):
+    """The permutation that lists the indices where ``mask`` (m,) is true first, then the
+    others, each in increasing order: ``argsort(~mask, stable=True)`` as a running count and a
+    scatter. XLA:CPU's sort takes 15-22 us at m = 129 (up to 340 sorts in a logistic path);
+    this takes 2-3 us (toy loop, by hand)."""
+    m = mask.shape[0]
+    flags = mask.astype(jnp.int32)
+    before = jnp.cumsum(flags) - flags  # true entries at lower indices
+    positions = jnp.arange(m, dtype=jnp.int32)
+    target = jnp.where(mask, before, jnp.sum(flags) + positions - before)
+    return jnp.zeros(m, jnp.int32).at[target].set(positions, unique_indices=True)
+
+
 def _objective_change(qp: QuadProblem, b, gr, delta, H_delta):
     """Change of the subproblem objective when ``b -> b + delta`` (``gr = g - H b``,
     ``H_delta = H delta``)."""
@@ -208,7 +221,7 @@ def _free_block_solve(H, l2, rhs, free, pure_linalg):
 
     def solve_at(size):
         def branch(_):
-            order = jnp.argsort(~free, stable=True)[:size]
+            order = compaction_order(free)[:size]
             f = free[order]
             pair = f[:, None] & f[None, :]
             block = H[order][:, order] + jnp.diag(l2[order])
@@ -305,7 +318,7 @@ def _cd_sweep(qp: QuadProblem, b, gr, compact=False):
     m = b.shape[0]
     if compact:
         movable = qp.lo < qp.hi
-        order = jnp.argsort(~movable, stable=True).astype(jnp.int32)
+        order = compaction_order(movable)
         count = jnp.sum(movable).astype(jnp.int32)
     else:
         order, count = None, m

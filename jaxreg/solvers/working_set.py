@@ -41,7 +41,7 @@ import jax.numpy as jnp
 from jaxreg import design as dsg
 from jaxreg import penalties
 from jaxreg.families import Family
-from jaxreg.solvers.quadratic import QuadProblem, _factor_solve, _regularized_factor, solve_quadratic, subproblem_violation
+from jaxreg.solvers.quadratic import QuadProblem, _factor_solve, compaction_order, _regularized_factor, solve_quadratic, subproblem_violation
 
 __all__ = ["PathInputs", "run_path"]
 
@@ -366,7 +366,7 @@ def _update_changed_slots(ws: _WorkingSet, slots: _SlotColumns):
     cols = slots.cols
 
     def update(H):
-        order = jnp.argsort(~changed, stable=True)[:k]
+        order = compaction_order(changed)[:k]
         new = changed[order]
         C = jnp.matmul(cols.T, ws.hess_w[:, None] * cols[:, order], precision=_HIGHEST)  # (m, k)
         H = H.at[:, order].set(jnp.where(new[None, :], C, H[:, order]))
