@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.experimental.layout import Layout, with_layout_constraint
 
 from jaxreg import design as dsg
 from jaxreg import penalties
@@ -71,14 +72,19 @@ def _refactor(G, active, rank):
     eye = jnp.eye(p, dtype=G.dtype)
     L = _lapack_cholesky(jnp.where(used[:, None] & used[None, :], G[safe][:, safe], eye))
     Linv = jax.lax.linalg.triangular_solve(L, eye, left_side=True, lower=True)
+    # Row-major, as the path loop carries it (products with its rows); without the constraint
+    # XLA carries LAPACK's column-major result through the loop and copies it at every piece.
+    Linv = with_layout_constraint(Linv, Layout(major_to_minor=(0, 1)))
     return order, n_active, Linv, _factor_ok(L) & jnp.all(jnp.isfinite(Linv))
 
 
-def _extend(G, Linv, order, n_active, j):
-    """``(order, n_active + 1, Linv, ok)`` with feature ``j`` appended: with ``l = L^-1 G_Aj``
-    and ``d = sqrt(G_jj - l.l)``, the new factor's inverse gains the row ``[-l^T L^-1 / d, 1/d]``
-    (two products with ``Linv``, O(|A|^2), and no triangular solve). ``ok`` is false when ``j``
-    is numerically in the span of the active columns."""
+def _extend_if(enters, G, Linv, order, n_active, j):
+    """``(order, n_active, Linv, ok)`` with feature ``j`` appended when ``enters`` (else
+    unchanged, ``ok`` true): with ``l = L^-1 G_Aj`` and ``d = sqrt(G_jj - l.l)``, the new
+    factor's inverse gains the row ``[-l^T L^-1 / d, 1/d]`` (two products with ``Linv``,
+    O(|A|^2), and no triangular solve). ``ok`` is false when ``j`` is numerically in the span
+    of the active columns. The row is written in place whether or not ``j`` enters (its old
+    value when not): a conditional would copy ``Linv`` (p, p) at every piece."""
     p = G.shape[0]
     positions = jnp.arange(p, dtype=jnp.int32)
     g = jnp.where(positions < n_active, G[jnp.minimum(order, p - 1), j], 0.0)
@@ -87,7 +93,20 @@ def _extend(G, Linv, order, n_active, j):
     ok = schur > _SINGULAR * jnp.finfo(G.dtype).eps * G[j, j]
     d = jnp.sqrt(jnp.where(ok, schur, 1.0))
     row = jnp.where(positions < n_active, -jnp.matmul(l, Linv, precision=_HIGHEST) / d, jnp.where(positions == n_active, 1.0 / d, 0.0))
-    return order.at[n_active].set(j), n_active + 1, Linv.at[n_active].set(row), ok
+    # n_active < p whenever a feature enters; otherwise the (clamped) row is rewritten as is.
+    slot = jnp.minimum(n_active, p - 1).astype(jnp.int32)
+    Linv = jax.lax.dynamic_update_slice(Linv, jnp.where(enters, row, Linv[slot])[None, :], (slot, jnp.zeros((), jnp.int32)))
+    order = jax.lax.dynamic_update_slice(order, jnp.where(enters, j, order[slot]).astype(order.dtype)[None], (slot,))
+    return order, n_active + enters.astype(n_active.dtype), Linv, ~enters | ok
+
+
+def _refactor_if(leaves, G, active, rank, order, n_active, Linv, ok):
+    """``_refactor(G, active, rank)`` when ``leaves``, else the arguments: a loop of zero or one
+    trip, whose state XLA updates in place (a conditional copies ``Linv`` every piece)."""
+    def body(carry):
+        return (jnp.zeros((), bool),) + _refactor(G, active, rank)
+
+    return jax.lax.while_loop(lambda c: c[0], body, (leaves, order, n_active, Linv, ok))[1:]
 
 
 # Grid lambdas usually fall a few to a piece: they are written through a window of this many
@@ -102,20 +121,19 @@ def _record(B, on_piece, lambdas, lam, b, u):
     rewrite the whole array."""
     K, p = B.shape
     W = min(_RECORD_WINDOW, K)
-    count = jnp.sum(on_piece)
+    start = jnp.minimum(jnp.argmax(on_piece), K - W)
+    lam_w = jax.lax.dynamic_slice_in_dim(lambdas, start, W)
+    on_w = jax.lax.dynamic_slice_in_dim(on_piece, start, W)
+    old = jax.lax.dynamic_slice(B, (start, 0), (W, p))
+    rows = jnp.where(on_w[:, None], b[None, :] + (lam - lam_w)[:, None] * u[None, :], old)
+    B = jax.lax.dynamic_update_slice(B, rows, (start, 0))
 
-    def window(B):
-        start = jnp.minimum(jnp.argmax(on_piece), K - W)
-        lam_w = jax.lax.dynamic_slice_in_dim(lambdas, start, W)
-        on_w = jax.lax.dynamic_slice_in_dim(on_piece, start, W)
-        old = jax.lax.dynamic_slice(B, (start, 0), (W, p))
-        rows = jnp.where(on_w[:, None], b[None, :] + (lam - lam_w)[:, None] * u[None, :], old)
-        return jax.lax.dynamic_update_slice(B, rows, (start, 0))
+    def whole(carry):
+        return jnp.zeros((), bool), jnp.where(on_piece[:, None], b[None, :] + (lam - lambdas)[:, None] * u[None, :], carry[1])
 
-    def whole(B):
-        return jnp.where(on_piece[:, None], b[None, :] + (lam - lambdas)[:, None] * u[None, :], B)
-
-    return jax.lax.cond(count > W, whole, window, B)
+    # Longer runs (the last piece) rewrite the whole array: a loop of zero or one trip (a
+    # conditional would copy B at every piece).
+    return jax.lax.while_loop(lambda c: c[0], whole, (jnp.sum(on_piece) > W, B))[1]
 
 
 def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
@@ -192,14 +210,11 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
         sign = jnp.where(active, sign, 0.0)
         rank = jnp.where(enters & (positions == j_in), step, state["rank"])
 
-        branches = [
-            lambda: (order, n_active, Linv, jnp.ones((), bool)),  # end of the grid
-            lambda: _extend(G, Linv, order, n_active, j_in),
-            lambda: _refactor(G, active, rank),
-        ]
-        event = jnp.where(leaves, 2, jnp.where(enters, 1, 0))
-        order, n_active, Linv, ok = jax.lax.switch(event, branches)
-        status = jnp.where(~ok, 2, jnp.where(event > 0, 0, 1)).astype(jnp.int32)
+        # At most one of: a feature enters (one row more in the factor), one leaves
+        # (refactorization), the grid ends (nothing).
+        order, n_active, Linv, ok = _extend_if(enters, G, Linv, order, n_active, j_in)
+        order, n_active, Linv, ok = _refactor_if(leaves, G, active, rank, order, n_active, Linv, ok)
+        status = jnp.where(~ok, 2, jnp.where(enters | leaves, 0, 1)).astype(jnp.int32)
         return dict(lam=lam - t, b=b, active=active, sign=sign, rank=rank, order=order, n_active=n_active, Linv=Linv,
                     step=step + 1, status=status, left=jnp.where(leaves, j_out, -1).astype(jnp.int32), left_sign=left_sign,
                     B=B, pieces=pieces, recorded=recorded)
