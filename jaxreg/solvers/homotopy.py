@@ -58,9 +58,9 @@ def _first_argmin(v):
 
 
 def _refactor(G, active, rank):
-    """``(order, n_active, Linv, ok)``: active features in order of entry (``rank``), padded
-    with ``p``, and the inverse of the lower Cholesky factor of ``G`` on them (identity on the
-    padding)."""
+    """``(order, slot_of, n_active, Linv, ok)``: active features in order of entry (``rank``),
+    padded with ``p``; each feature's position in ``order`` (``p`` when inactive); and the
+    inverse of the lower Cholesky factor of ``G`` on them (identity on the padding)."""
     p = G.shape[0]
     n_active = jnp.sum(active).astype(jnp.int32)
     big = jnp.iinfo(jnp.int32).max
@@ -75,11 +75,12 @@ def _refactor(G, active, rank):
     # Row-major, as the path loop carries it (products with its rows); without the constraint
     # XLA carries LAPACK's column-major result through the loop and copies it at every piece.
     Linv = with_layout_constraint(Linv, Layout(major_to_minor=(0, 1)))
-    return order, n_active, Linv, _factor_ok(L) & jnp.all(jnp.isfinite(Linv))
+    slot_of = jnp.full(p, p, jnp.int32).at[order].set(positions, mode="drop")
+    return order, slot_of, n_active, Linv, _factor_ok(L) & jnp.all(jnp.isfinite(Linv))
 
 
-def _extend_if(enters, G, Linv, order, n_active, j):
-    """``(order, n_active, Linv, ok)`` with feature ``j`` appended when ``enters`` (else
+def _extend_if(enters, G, Linv, order, slot_of, n_active, j):
+    """``(order, slot_of, n_active, Linv, ok)`` with feature ``j`` appended when ``enters`` (else
     unchanged, ``ok`` true): with ``l = L^-1 G_Aj`` and ``d = sqrt(G_jj - l.l)``, the new
     factor's inverse gains the row ``[-l^T L^-1 / d, 1/d]`` (two products with ``Linv``,
     O(|A|^2), and no triangular solve). ``ok`` is false when ``j`` is numerically in the span
@@ -97,16 +98,17 @@ def _extend_if(enters, G, Linv, order, n_active, j):
     slot = jnp.minimum(n_active, p - 1).astype(jnp.int32)
     Linv = jax.lax.dynamic_update_slice(Linv, jnp.where(enters, row, Linv[slot])[None, :], (slot, jnp.zeros((), jnp.int32)))
     order = jax.lax.dynamic_update_slice(order, jnp.where(enters, j, order[slot]).astype(order.dtype)[None], (slot,))
-    return order, n_active + enters.astype(n_active.dtype), Linv, ~enters | ok
+    slot_of = jax.lax.dynamic_update_slice(slot_of, jnp.where(enters, slot, slot_of[j])[None], (j.astype(jnp.int32),))
+    return order, slot_of, n_active + enters.astype(n_active.dtype), Linv, ~enters | ok
 
 
-def _refactor_if(leaves, G, active, rank, order, n_active, Linv, ok):
+def _refactor_if(leaves, G, active, rank, order, slot_of, n_active, Linv, ok):
     """``_refactor(G, active, rank)`` when ``leaves``, else the arguments: a loop of zero or one
     trip, whose state XLA updates in place (a conditional copies ``Linv`` every piece)."""
     def body(carry):
         return (jnp.zeros((), bool),) + _refactor(G, active, rank)
 
-    return jax.lax.while_loop(lambda c: c[0], body, (leaves, order, n_active, Linv, ok))[1:]
+    return jax.lax.while_loop(lambda c: c[0], body, (leaves, order, slot_of, n_active, Linv, ok))[1:]
 
 
 # Grid lambdas usually fall a few to a piece: they are written through a window of this many
@@ -156,7 +158,7 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
 
     def body(state):
         lam, b, active, sign = state["lam"], state["b"], state["active"], state["sign"]
-        order, n_active, Linv, step = state["order"], state["n_active"], state["Linv"], state["step"]
+        order, slot_of, n_active, Linv, step = state["order"], state["slot_of"], state["n_active"], state["Linv"], state["step"]
         safe = jnp.minimum(order, p - 1)
         used = positions < n_active
         # Direction u (per unit decrease of lambda) and the Newton correction delta that
@@ -165,10 +167,10 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
         def solve(r):
             # G_AA^-1 = Linv^T Linv: matrix-vector products (one right-hand side at a time:
             # XLA:CPU runs a two-column product through its slower generic dot), no
-            # triangular solve.
+            # triangular solve. Back to feature order by a gather (a scatter is a loop).
             z = jnp.matmul(Linv, jnp.where(used, r[safe], 0.0), precision=_HIGHEST)
             x = jnp.matmul(z, Linv, precision=_HIGHEST)
-            return jnp.zeros(p, dtype).at[order].set(jnp.where(used, x, 0.0), mode="drop")
+            return jnp.where(slot_of < p, x[jnp.minimum(slot_of, p - 1)], 0.0)
 
         u, delta = solve(pf * sign), solve(grad - lam * pf * sign)
         b = b + delta
@@ -212,10 +214,10 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
 
         # At most one of: a feature enters (one row more in the factor), one leaves
         # (refactorization), the grid ends (nothing).
-        order, n_active, Linv, ok = _extend_if(enters, G, Linv, order, n_active, j_in)
-        order, n_active, Linv, ok = _refactor_if(leaves, G, active, rank, order, n_active, Linv, ok)
+        order, slot_of, n_active, Linv, ok = _extend_if(enters, G, Linv, order, slot_of, n_active, j_in)
+        order, slot_of, n_active, Linv, ok = _refactor_if(leaves, G, active, rank, order, slot_of, n_active, Linv, ok)
         status = jnp.where(~ok, 2, jnp.where(enters | leaves, 0, 1)).astype(jnp.int32)
-        return dict(lam=lam - t, b=b, active=active, sign=sign, rank=rank, order=order, n_active=n_active, Linv=Linv,
+        return dict(lam=lam - t, b=b, active=active, sign=sign, rank=rank, order=order, slot_of=slot_of, n_active=n_active, Linv=Linv,
                     step=step + 1, status=status, left=jnp.where(leaves, j_out, -1).astype(jnp.int32), left_sign=left_sign,
                     B=B, pieces=pieces, recorded=recorded)
 
@@ -226,6 +228,7 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
         sign=jnp.zeros(p, dtype),
         rank=jnp.zeros(p, jnp.int32),
         order=jnp.full(p, p, jnp.int32),
+        slot_of=jnp.full(p, p, jnp.int32),
         n_active=jnp.zeros((), jnp.int32),
         Linv=jnp.eye(p, dtype=dtype),
         step=jnp.zeros((), jnp.int32),
