@@ -457,11 +457,10 @@ def _program_args(current: PathInputs, X_device, batched: bool) -> PathInputs:
 def _collect(out, pieces, batched: bool, K: int, x_shift):
     """Append each member's program output (NumPy, padded lambdas dropped) to ``pieces``;
     returns the outputs with a leading member axis."""
-    out = jax.tree_util.tree_map(np.asarray, out)
-    if not batched:
-        out = jax.tree_util.tree_map(lambda a: a[None], out)
+    # The outputs are a flat dict of arrays: comprehensions, not tree_map (0.1 ms a call).
+    out = {k: np.asarray(v) if batched else np.asarray(v)[None] for k, v in out.items()}
     for b, member_pieces in enumerate(pieces):
-        piece = _unpad_member(jax.tree_util.tree_map(lambda a: a[b], out), K)
+        piece = _unpad_member({k: v[b] for k, v in out.items()}, K)
         member_pieces.append(piece | ({"x_shift": x_shift} if x_shift is not None else {}))
     return out
 
