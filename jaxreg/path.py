@@ -457,7 +457,8 @@ def _program_args(current: PathInputs, X_device, batched: bool) -> PathInputs:
 def _collect(out, pieces, batched: bool, K: int, x_shift):
     """Append each member's program output (NumPy, padded lambdas dropped) to ``pieces``;
     returns the outputs with a leading member axis."""
-    # The outputs are a flat dict of arrays: comprehensions, not tree_map (0.1 ms a call).
+    # The outputs are a flat dict of arrays: comprehensions, not tree_map (0.24 -> 0.19 ms a
+    # call on 1000 x 100, by hand).
     out = {k: np.asarray(v) if batched else np.asarray(v)[None] for k, v in out.items()}
     for b, member_pieces in enumerate(pieces):
         piece = _unpad_member({k: v[b] for k, v in out.items()}, K)
