@@ -415,7 +415,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         # The Hessian costs n m^2: it is rebuilt only after a poor or slow step; other steps
         # reuse it (the fixed point does not depend on it, the line search keeps every step a
         # descent step).
-        H, v = jax.lax.cond(reuse, lambda: (H, v), lambda: fresh(eta))
+        H, v = _compute_if(~reuse, lambda: fresh(eta), (H, v))
         mu = family.mean(eta)
         gr = slots.rmatvec(prob.w * (prob.y - mu))
         # Stationarity of the current point on the working set (gradient-based, so it stays
@@ -652,7 +652,7 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
                 hess_w = _hessian_weights(family, prob, ws.eta)
                 return _SlotColumns(family, prob, ws.idx).gram(hess_w), hess_w
 
-            H, hess_w = jax.lax.cond(use_carried, lambda: (ws.hess, ws.hess_w), fresh)
+            H, hess_w = _compute_if(~use_carried, fresh, (ws.hess, ws.hess_w))
             mu_c, curv_deta = _newton_corrected_mean(family, prob, ws, lam, H, _CERT_REFINE, pure_linalg)
             conj_c, g_c = _corrected_dual_terms(family, prob, ws, mu_c, curv_deta, l1, with_intercept)
             dual_c, s_c, _ = _dual_value(prob.lo_aug, prob.hi_aug, conj_c, g_c, l1, l2)
@@ -764,6 +764,13 @@ def _null_intercept(family: Family, y, w, offset, fit_intercept: bool):
         return b0 - grad / hess
 
     return jax.lax.fori_loop(0, 50, body, jnp.zeros((), y.dtype))
+
+
+def _compute_if(pred, compute, value):
+    """``compute()`` if ``pred`` else ``value`` (pytrees of the same structure): a loop of zero
+    or one trip, whose state XLA updates in place. A conditional returning ``value`` copies each
+    of its arrays twice (the carried (m, m) Hessian, once per Newton step)."""
+    return jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros((), bool), compute()), (pred, value))[1]
 
 
 def _replace_if(pred, value, replacement):
