@@ -241,6 +241,71 @@ def _free_block_solve(H, l2, rhs, free, pure_linalg):
     return jax.lax.switch(which, [solve_at(size) for size in sizes], None)
 
 
+def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False):
+    """``d`` with ``A_FF d_F = rhs_F`` on the free set ``F`` (0 elsewhere), where ``product(d)``
+    gives ``A d`` exactly and ``H + diag(l2)`` approximates ``A``: one solve with the Cholesky
+    factor of ``(H + diag(l2))_FF``, then ``refine`` (static) steps of iterative refinement
+    ``d += (H + diag(l2))_FF^-1 (rhs - A d)_F``, which shrink the error of the approximation
+    geometrically. A failed factorization gives ``d = 0``.
+
+    Shapes: ``H`` (m, m); ``l2``, ``rhs``, ``free`` (m,); ``product``: (m,) -> (m,).
+
+    As in ``_free_block_solve``, the free block is factorized at the smallest size of
+    ``_system_sizes(m)`` that holds it (LAPACK took 15 us for a 64 x 64 Cholesky, 87 us at
+    m = 129). Below m the free coordinates are permuted to the front; the factor leaves the
+    switch padded with the identity to (m, m), and each solve slices it back to its size. The
+    refinement's passes over the columns are compiled once, outside the switches: with them
+    inside each branch the program compiled 0.6 s longer and ran no faster.
+    """
+    m = rhs.shape[0]
+    dtype = rhs.dtype
+    sizes = _system_sizes(m)
+
+    def factor_full(_):
+        pair = free[:, None] & free[None, :]
+        return _regularized_factor(jnp.where(pair, H + jnp.diag(l2), jnp.eye(m, dtype=dtype)), free, pure_linalg)
+
+    if pure_linalg or len(sizes) == 1:
+        chol, ok = factor_full(None)
+
+        def solve(r):
+            return _factor_solve(chol, ok, jnp.where(free, r, 0.0), free, pure_linalg)
+    else:
+        order = compaction_order(free)
+        f = free[order]
+
+        def factor_at(size):
+            def branch(_):
+                block, fb = order[:size], f[:size]
+                M = jnp.where(fb[:, None] & fb[None, :], H[block][:, block] + jnp.diag(l2[block]), jnp.eye(size, dtype=dtype))
+                chol, ok = _regularized_factor(M, fb)
+                return jnp.eye(m, dtype=dtype).at[:size, :size].set(chol), ok
+
+            return branch
+
+        which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
+        # The full size needs no permutation (gathering the whole matrix costs more than it saves).
+        chol, ok = jax.lax.switch(which, [factor_at(size) for size in sizes[:-1]] + [factor_full], None)
+
+        def solve_at(size):
+            # At the factor's own size: LAPACK's triangular solve packs the whole matrix it is
+            # given, identity padding included.
+            def branch(r):
+                block, fb = order[:size], f[:size]
+                return jnp.zeros(m, dtype).at[block].set(_factor_solve(chol[:size, :size], ok, jnp.where(fb, r[block], 0.0), fb))
+
+            return branch
+
+        def solve_full(r):
+            return _factor_solve(chol, ok, jnp.where(free, r, 0.0), free)
+
+        def solve(r):
+            return jax.lax.switch(which, [solve_at(size) for size in sizes[:-1]] + [solve_full], r)
+
+    d = solve(rhs)
+    return jax.lax.fori_loop(0, refine, lambda _, d: d + solve(rhs - product(d)), d)
+
+
 def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
     """Active-set Newton step, truncated at the first kink or projected (crossing coordinates
     set to zero), whichever lowers the objective more; kept only if it descends.

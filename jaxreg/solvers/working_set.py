@@ -41,7 +41,7 @@ import jax.numpy as jnp
 from jaxreg import design as dsg
 from jaxreg import penalties
 from jaxreg.families import Family
-from jaxreg.solvers.quadratic import QuadProblem, _factor_solve, compaction_order, _regularized_factor, solve_quadratic, subproblem_violation
+from jaxreg.solvers.quadratic import QuadProblem, compaction_order, refined_free_solve, solve_quadratic, subproblem_violation
 
 __all__ = ["PathInputs", "run_path"]
 
@@ -546,19 +546,12 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     slots = _SlotColumns(family, prob, ws.idx)
     curv = family.curvature(ws.eta)
     curv_w = prob.w * curv
-    both = move[:, None] & move[None, :]
-    M = jnp.where(both, H + jnp.diag(l2), jnp.eye(H.shape[0], dtype=H.dtype))
-    chol, ok = _regularized_factor(M, move, pure_linalg)
-    delta = _factor_solve(chol, ok, v, move, pure_linalg)
 
-    def refine_step(_, carry):
-        delta, deta = carry
-        exact = jnp.where(move, slots.rmatvec(curv_w * deta) + l2 * delta, 0.0)
-        delta = delta + _factor_solve(chol, ok, v - exact, move, pure_linalg)
-        return delta, slots.matvec(delta)
+    def exact_product(d):
+        return slots.rmatvec(curv_w * slots.matvec(d)) + l2 * d
 
-    # A loop, not unrolled: one compiled copy of the refinement step.
-    _, deta = jax.lax.fori_loop(0, refine, refine_step, (delta, slots.matvec(delta)))
+    delta = refined_free_solve(H, l2, v, move, exact_product, refine, pure_linalg)
+    deta = slots.matvec(delta)
     return family.mean(ws.eta) + curv * deta, curv * deta
 
 
