@@ -31,6 +31,7 @@ inside ``jax.jit`` / ``vmap`` without host round trips.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -194,9 +195,12 @@ def _factor_solve(chol, ok, rhs, free, pure_linalg=False):
 
 def _system_sizes(m: int) -> tuple[int, ...]:
     """Static sizes of the Newton systems: ``m`` alone up to 128 slots, else 16, 64, 256, ...
-    below ``m``, then ``m`` (each size is a compiled branch: a factor of 4 keeps compilation
-    time down). Measured on 1000 x 100 paths (m = 101), gathering the free block cost 20%
-    more than factorizing at full size; on 900 x 200 (m = 201) it saved 40%."""
+    below ``m``, one size between the last of those and ``m`` (their geometric mean, rounded
+    up to a multiple of 16), then ``m``. Each size is a compiled branch: a factor of 4 keeps
+    compilation time down. Measured on 1000 x 100 paths (m = 101), gathering the free block
+    cost 20% more than factorizing at full size; on 900 x 200 (m = 201) it saved 40%. The size
+    in between (96 at m = 129, where p >> n paths end with 70-80 non-zeros) made p >> n paths
+    7-14% faster and compiled < 0.2 s longer (in-process A/B, binomial and Gaussian)."""
     if m <= 128:  # a full factorization costs < 50 us: less than gathering the free block
         return (m,)
     sizes = []
@@ -204,6 +208,9 @@ def _system_sizes(m: int) -> tuple[int, ...]:
     while size * 2 <= m:
         sizes.append(size)
         size *= 4
+    between = 16 * math.ceil(math.sqrt(sizes[-1] * m) / 16)
+    if sizes[-1] < between < m:
+        sizes.append(between)
     return tuple(sizes) + (m,)
 
 
