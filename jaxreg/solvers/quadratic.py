@@ -130,22 +130,29 @@ def _factor_ok(chol):
 
 def _jittered_until_finite(attempt, M, free):
     """``attempt(M + jitter * I) -> (value, ok)`` with the relative jitters of
-    ``_regularized_solve``, the larger one only when the first result is not ``ok``.
+    ``_regularized_solve``, the larger one only when the first result is not ``ok``."""
+    eye = jnp.eye(M.shape[0], dtype=M.dtype)
+    top = jnp.max(jnp.where(free, jnp.diagonal(M), 0.0))
+    return _retry_with_jitter(lambda shift: attempt(M + shift * eye), top, M.dtype)
+
+
+def _retry_with_jitter(attempt, top, dtype):
+    """``attempt(shift) -> (value, ok)`` with ``shift = jitter * top`` (``top``: the largest
+    diagonal entry of the free block) for the relative jitters of ``_regularized_solve``, the
+    larger one only when the first result is not ``ok``.
 
     One loop (usually one trip) rather than a call and a conditional retry: each call site
     of the factorization is then compiled once, not twice (compile time of the program).
     """
-    dtype = M.dtype
-    eye = jnp.eye(M.shape[0], dtype=dtype)
-    top = jnp.max(jnp.where(free, jnp.diagonal(M), 0.0)) + jnp.finfo(dtype).tiny
+    top = top + jnp.finfo(dtype).tiny
     jitters = jnp.asarray([max(1e-12, 8.0 * float(jnp.finfo(dtype).eps)), 1e-6], dtype)
 
     def body(carry):
         k, _, _ = carry
-        value, ok = attempt(M + (jitters[k] * top) * eye)
+        value, ok = attempt(jitters[k] * top)
         return k + 1, value, ok
 
-    shape = jax.eval_shape(attempt, M)
+    shape = jax.eval_shape(attempt, top)
     init = (jnp.zeros((), jnp.int32), jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shape[0]), jnp.zeros((), bool))
     _, value, ok = jax.lax.while_loop(lambda c: ~c[2] & (c[0] < jitters.shape[0]), body, init)
     return value, ok
@@ -164,17 +171,19 @@ def _regularized_solve(M, rhs, free, pure_linalg=False):
     nested while loops intermittently deadlocks (all worker threads idle, the result never
     ready); the loop version does not, and for the small working-set systems costs little.
     """
-    def attempt(shifted):
-        if pure_linalg:
-            chol = _cholesky_loop(shifted)
-            d = _cho_solve_loop(chol, rhs)
-        else:
-            chol = _lapack_cholesky(shifted)
-            d = jax.scipy.linalg.cho_solve((chol, True), rhs)
-        return d, _factor_ok(chol) & jnp.all(jnp.isfinite(d))
-
-    d, ok = _jittered_until_finite(attempt, M, free)
+    d, ok = _jittered_until_finite(lambda shifted: _cholesky_solve(shifted, rhs, pure_linalg), M, free)
     return jnp.where(free & ok, d, 0.0), ok
+
+
+def _cholesky_solve(M, rhs, pure_linalg=False):
+    """``(d, ok)`` with ``M d = rhs`` by one Cholesky factorization; ``ok``: it succeeded."""
+    if pure_linalg:
+        chol = _cholesky_loop(M)
+        d = _cho_solve_loop(chol, rhs)
+    else:
+        chol = _lapack_cholesky(M)
+        d = jax.scipy.linalg.cho_solve((chol, True), rhs)
+    return d, _factor_ok(chol) & jnp.all(jnp.isfinite(d))
 
 
 def _regularized_factor(M, free, pure_linalg=False):
@@ -220,32 +229,40 @@ def _free_block_solve(H, l2, rhs, free, pure_linalg):
     The free coordinates are gathered to the front and the system is solved at the smallest
     static size in ``_system_sizes(m)`` that holds them (``lax.switch``: only that branch
     runs), so a path whose working set has 20 free coefficients out of 200 slots factorizes
-    64 x 64 matrices rather than 200 x 200 ones. Vmapped programs (``pure_linalg``) solve at
-    full size: under ``vmap`` every branch of a switch would run.
+    64 x 64 matrices rather than 200 x 200 ones; the full size masks instead of gathering.
+    The jitter's retry loop (``_regularized_solve``) is outside the switch: one copy of it in
+    the program. Vmapped programs (``pure_linalg``) solve at full size: under ``vmap`` every
+    branch of a switch would run.
     """
     m = rhs.shape[0]
     dtype = rhs.dtype
+    sizes = _system_sizes(m)
+    pair = free[:, None] & free[None, :]
+
+    def solve_full(shift):
+        M = jnp.where(pair, H + jnp.diag(l2), jnp.eye(m, dtype=dtype)) + shift * jnp.eye(m, dtype=dtype)
+        return _cholesky_solve(M, jnp.where(free, rhs, 0.0), pure_linalg)
 
     def solve_at(size):
-        def branch(_):
-            order = compaction_order(free)[:size]
-            f = free[order]
-            pair = f[:, None] & f[None, :]
-            block = H[order][:, order] + jnp.diag(l2[order])
-            M = jnp.where(pair, block, jnp.eye(size, dtype=dtype))
-            d, ok = _regularized_solve(M, jnp.where(f, rhs[order], 0.0), f, pure_linalg)
-            return jnp.zeros(m, dtype).at[order].set(d), ok
+        def branch(shift):
+            block, fb = order[:size], f[:size]
+            eye = jnp.eye(size, dtype=dtype)
+            M = jnp.where(fb[:, None] & fb[None, :], H[block][:, block] + jnp.diag(l2[block]), eye) + shift * eye
+            d, ok = _cholesky_solve(M, jnp.where(fb, rhs[block], 0.0))
+            return jnp.zeros(m, dtype).at[block].set(d), ok
 
         return branch
 
-    sizes = _system_sizes(m)
+    top = jnp.max(jnp.where(free, jnp.diagonal(H) + l2, 0.0))
     if pure_linalg or len(sizes) == 1:
-        # One size: mask instead of gathering (no sort, gather or scatter in the program).
-        pair = free[:, None] & free[None, :]
-        M = jnp.where(pair, H + jnp.diag(l2), jnp.eye(m, dtype=dtype))
-        return _regularized_solve(M, jnp.where(free, rhs, 0.0), free, pure_linalg)
-    which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
-    return jax.lax.switch(which, [solve_at(size) for size in sizes], None)
+        d, ok = _retry_with_jitter(solve_full, top, dtype)
+    else:
+        order = compaction_order(free)
+        f = free[order]
+        which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
+        d, ok = _retry_with_jitter(
+            lambda shift: jax.lax.switch(which, [solve_at(size) for size in sizes[:-1]] + [solve_full], shift), top, dtype)
+    return jnp.where(free & ok, d, 0.0), ok
 
 
 def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False):
@@ -267,13 +284,16 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
     m = rhs.shape[0]
     dtype = rhs.dtype
     sizes = _system_sizes(m)
+    pair = free[:, None] & free[None, :]
 
-    def factor_full(_):
-        pair = free[:, None] & free[None, :]
-        return _regularized_factor(jnp.where(pair, H + jnp.diag(l2), jnp.eye(m, dtype=dtype)), free, pure_linalg)
+    def factor_full(shift):
+        M = jnp.where(pair, H + jnp.diag(l2), jnp.eye(m, dtype=dtype)) + shift * jnp.eye(m, dtype=dtype)
+        chol = _cholesky_loop(M) if pure_linalg else _lapack_cholesky(M)
+        return chol, _factor_ok(chol)
 
+    top = jnp.max(jnp.where(free, jnp.diagonal(H) + l2, 0.0))
     if pure_linalg or len(sizes) == 1:
-        chol, ok = factor_full(None)
+        chol, ok = _retry_with_jitter(factor_full, top, dtype)
 
         def solve(r):
             return _factor_solve(chol, ok, jnp.where(free, r, 0.0), free, pure_linalg)
@@ -282,17 +302,20 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
         f = free[order]
 
         def factor_at(size):
-            def branch(_):
+            def branch(shift):
                 block, fb = order[:size], f[:size]
-                M = jnp.where(fb[:, None] & fb[None, :], H[block][:, block] + jnp.diag(l2[block]), jnp.eye(size, dtype=dtype))
-                chol, ok = _regularized_factor(M, fb)
-                return jnp.eye(m, dtype=dtype).at[:size, :size].set(chol), ok
+                eye = jnp.eye(size, dtype=dtype)
+                M = jnp.where(fb[:, None] & fb[None, :], H[block][:, block] + jnp.diag(l2[block]), eye) + shift * eye
+                chol = _lapack_cholesky(M)
+                return jnp.eye(m, dtype=dtype).at[:size, :size].set(chol), _factor_ok(chol)
 
             return branch
 
         which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
         # The full size needs no permutation (gathering the whole matrix costs more than it saves).
-        chol, ok = jax.lax.switch(which, [factor_at(size) for size in sizes[:-1]] + [factor_full], None)
+        # The jitter's retry loop is outside the switch: one copy of it in the program.
+        chol, ok = _retry_with_jitter(
+            lambda shift: jax.lax.switch(which, [factor_at(size) for size in sizes[:-1]] + [factor_full], shift), top, dtype)
 
         def solve_at(size):
             # At the factor's own size: LAPACK's triangular solve packs the whole matrix it is
@@ -309,8 +332,8 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
         def solve(r):
             return jax.lax.switch(which, [solve_at(size) for size in sizes[:-1]] + [solve_full], r)
 
-    d = solve(rhs)
-    return jax.lax.fori_loop(0, refine, lambda _, d: d + solve(rhs - product(d)), d)
+    # The first trip solves for rhs itself (product(0) = 0): one call site of the solve.
+    return jax.lax.fori_loop(0, refine + 1, lambda _, d: d + solve(rhs - product(d)), jnp.zeros(m, dtype))
 
 
 def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
