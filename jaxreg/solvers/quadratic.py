@@ -209,7 +209,8 @@ def _system_sizes(m: int) -> tuple[int, ...]:
     compilation time down. Measured on 1000 x 100 paths (m = 101), gathering the free block
     cost 20% more than factorizing at full size; on 900 x 200 (m = 201) it saved 40%. The size
     in between (96 at m = 129, where p >> n paths end with 70-80 non-zeros) made p >> n paths
-    7-14% faster and compiled < 0.2 s longer (in-process A/B, binomial and Gaussian)."""
+    7-14% faster (in-process A/B, binomial and Gaussian); its compile cost is in
+    benchmarks/README.md (thirteenth session)."""
     if m <= 128:  # a full factorization costs < 50 us: less than gathering the free block
         return (m,)
     sizes = []
