@@ -351,7 +351,8 @@ def test_newton_step_stopped_at_a_kink_is_followed_by_a_newton_step():
 def test_regularized_solve_retries_with_jitter_and_flags_failure(pure_linalg):
     """A definite system is solved exactly; a singular-but-PSD one that rounding makes
     indefinite is retried with the larger jitter and still gives a finite descent direction;
-    a system with a NaN is flagged (ok false, direction 0), by the factor's diagonal alone."""
+    a system with a NaN is flagged (ok false, direction 0), by the factor's diagonal alone, and
+    the refined solve (factor kept for several solves) gives 0 too."""
     rng = np.random.default_rng(0)
     A = rng.normal(size=(30, 8))
     with jax.enable_x64(True):
@@ -371,8 +372,8 @@ def test_regularized_solve_retries_with_jitter_and_flags_failure(pure_linalg):
         broken = M.at[3, 5].set(jnp.nan).at[5, 3].set(jnp.nan)
         d, ok = quadratic._regularized_solve(broken, rhs, free, pure_linalg)
         assert not bool(ok) and np.all(np.asarray(d) == 0)
-        chol, ok = quadratic._regularized_factor(broken, free, pure_linalg)
-        assert not bool(ok)
+        d = quadratic.refined_free_solve(broken, jnp.zeros_like(rhs), rhs, free, lambda d: M @ d, 2, pure_linalg)
+        assert np.all(np.asarray(d) == 0)
 
 
 def test_gaussian_path_with_full_gram_matches_sklearn_enet_path():

@@ -128,14 +128,6 @@ def _factor_ok(chol):
     return jnp.all(jnp.isfinite(jnp.diagonal(chol)))
 
 
-def _jittered_until_finite(attempt, M, free):
-    """``attempt(M + jitter * I) -> (value, ok)`` with the relative jitters of
-    ``_regularized_solve``, the larger one only when the first result is not ``ok``."""
-    eye = jnp.eye(M.shape[0], dtype=M.dtype)
-    top = jnp.max(jnp.where(free, jnp.diagonal(M), 0.0))
-    return _retry_with_jitter(lambda shift: attempt(M + shift * eye), top, M.dtype)
-
-
 def _retry_with_jitter(attempt, top, dtype):
     """``attempt(shift) -> (value, ok)`` with ``shift = jitter * top`` (``top``: the largest
     diagonal entry of the free block) for the relative jitters of ``_regularized_solve``, the
@@ -171,8 +163,18 @@ def _regularized_solve(M, rhs, free, pure_linalg=False):
     nested while loops intermittently deadlocks (all worker threads idle, the result never
     ready); the loop version does not, and for the small working-set systems costs little.
     """
-    d, ok = _jittered_until_finite(lambda shifted: _cholesky_solve(shifted, rhs, pure_linalg), M, free)
+    eye = jnp.eye(M.shape[0], dtype=M.dtype)
+    top = jnp.max(jnp.where(free, jnp.diagonal(M), 0.0))
+    d, ok = _retry_with_jitter(lambda shift: _cholesky_solve(M + shift * eye, rhs, pure_linalg), top, M.dtype)
     return jnp.where(free & ok, d, 0.0), ok
+
+
+def _masked_system(H, l2, free, shift=None):
+    """``(H + diag(l2))`` on the free block, the identity elsewhere, plus ``shift * I``
+    (the jitter) when given: the matrix every Newton system factorizes. (k, k) from (k, k)."""
+    eye = jnp.eye(H.shape[0], dtype=H.dtype)
+    M = jnp.where(free[:, None] & free[None, :], H + jnp.diag(l2), eye)
+    return M if shift is None else M + shift * eye
 
 
 def _cholesky_solve(M, rhs, pure_linalg=False):
@@ -184,16 +186,6 @@ def _cholesky_solve(M, rhs, pure_linalg=False):
         chol = _lapack_cholesky(M)
         d = jax.scipy.linalg.cho_solve((chol, True), rhs)
     return d, _factor_ok(chol) & jnp.all(jnp.isfinite(d))
-
-
-def _regularized_factor(M, free, pure_linalg=False):
-    """``(L, ok)``: a Cholesky factor of ``M`` with ``_regularized_solve``'s jitter and retry
-    (retried when the factor is not finite), for several right-hand sides (``_factor_solve``)."""
-    def attempt(shifted):
-        chol = _cholesky_loop(shifted) if pure_linalg else _lapack_cholesky(shifted)
-        return chol, _factor_ok(chol)
-
-    return _jittered_until_finite(attempt, M, free)
 
 
 def _factor_solve(chol, ok, rhs, free, pure_linalg=False):
@@ -238,31 +230,26 @@ def _free_block_solve(H, l2, rhs, free, pure_linalg):
     m = rhs.shape[0]
     dtype = rhs.dtype
     sizes = _system_sizes(m)
-    pair = free[:, None] & free[None, :]
+    if pure_linalg or len(sizes) == 1:
+        return _regularized_solve(_masked_system(H, l2, free), jnp.where(free, rhs, 0.0), free, pure_linalg)
+    order = compaction_order(free)
+    f = free[order]
 
     def solve_full(shift):
-        M = jnp.where(pair, H + jnp.diag(l2), jnp.eye(m, dtype=dtype)) + shift * jnp.eye(m, dtype=dtype)
-        return _cholesky_solve(M, jnp.where(free, rhs, 0.0), pure_linalg)
+        return _cholesky_solve(_masked_system(H, l2, free, shift), jnp.where(free, rhs, 0.0))
 
     def solve_at(size):
         def branch(shift):
             block, fb = order[:size], f[:size]
-            eye = jnp.eye(size, dtype=dtype)
-            M = jnp.where(fb[:, None] & fb[None, :], H[block][:, block] + jnp.diag(l2[block]), eye) + shift * eye
-            d, ok = _cholesky_solve(M, jnp.where(fb, rhs[block], 0.0))
+            d, ok = _cholesky_solve(_masked_system(H[block][:, block], l2[block], fb, shift), jnp.where(fb, rhs[block], 0.0))
             return jnp.zeros(m, dtype).at[block].set(d), ok
 
         return branch
 
+    which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
     top = jnp.max(jnp.where(free, jnp.diagonal(H) + l2, 0.0))
-    if pure_linalg or len(sizes) == 1:
-        d, ok = _retry_with_jitter(solve_full, top, dtype)
-    else:
-        order = compaction_order(free)
-        f = free[order]
-        which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
-        d, ok = _retry_with_jitter(
-            lambda shift: jax.lax.switch(which, [solve_at(size) for size in sizes[:-1]] + [solve_full], shift), top, dtype)
+    d, ok = _retry_with_jitter(
+        lambda shift: jax.lax.switch(which, [solve_at(size) for size in sizes[:-1]] + [solve_full], shift), top, dtype)
     return jnp.where(free & ok, d, 0.0), ok
 
 
@@ -285,10 +272,9 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
     m = rhs.shape[0]
     dtype = rhs.dtype
     sizes = _system_sizes(m)
-    pair = free[:, None] & free[None, :]
 
     def factor_full(shift):
-        M = jnp.where(pair, H + jnp.diag(l2), jnp.eye(m, dtype=dtype)) + shift * jnp.eye(m, dtype=dtype)
+        M = _masked_system(H, l2, free, shift)
         chol = _cholesky_loop(M) if pure_linalg else _lapack_cholesky(M)
         return chol, _factor_ok(chol)
 
@@ -305,9 +291,7 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
         def factor_at(size):
             def branch(shift):
                 block, fb = order[:size], f[:size]
-                eye = jnp.eye(size, dtype=dtype)
-                M = jnp.where(fb[:, None] & fb[None, :], H[block][:, block] + jnp.diag(l2[block]), eye) + shift * eye
-                chol = _lapack_cholesky(M)
+                chol = _lapack_cholesky(_masked_system(H[block][:, block], l2[block], fb, shift))
                 return jnp.eye(m, dtype=dtype).at[:size, :size].set(chol), _factor_ok(chol)
 
             return branch
