@@ -181,3 +181,19 @@ def test_compile_benchmark_aggregates_processes(monkeypatch):
     assert medians == (4.5, 1.0, 3.0, 0.5, 0.11)
     assert (result["compile_min"], result["compile_max"], result["processes"]) == (2.5, 3.5, 3)
     assert result["retrace"] == 1 and result["max_gap"] == 3e-8
+
+
+def test_thunk_profile_assigns_thunks_to_solver_phases():
+    """``profile_path.py`` end to end on a small logistic path (its own child process: XLA
+    dump, profiler trace, HLO stack frames): the table has the thunk total and the solver's
+    Newton and certificate phases, and most thunks are assigned to a named phase."""
+    import subprocess
+
+    pytest.importorskip("jax.profiler").ProfileData  # noqa: B018 (jax < 0.5 has no trace reader)
+    out = subprocess.run([sys.executable, str(BENCH / "profile_path.py"), "--cell", "binomial:40x60x0.5", "--warmup", "1"],
+                         capture_output=True, text=True, check=True, timeout=300).stdout
+    header, _, *rows, _ = out.strip().splitlines()
+    assert "thunks" in header and "per lambda" in header
+    shares = {row.split()[0]: float(row.split()[2].rstrip("%")) for row in rows}
+    assert {"_newton_step", "_certificate", "_solve_one_lambda"} <= set(shares)
+    assert shares.get("other", 0.0) < 20.0
