@@ -189,9 +189,19 @@ def _cholesky_solve(M, rhs, pure_linalg=False):
 
 
 def _factor_solve(chol, ok, rhs, free, pure_linalg=False):
-    """``d`` with ``L L^T d = rhs`` on ``free`` (0 elsewhere, and 0 when the factor failed)."""
-    d = _cho_solve_loop(chol, rhs) if pure_linalg else jax.scipy.linalg.cho_solve((chol, True), rhs)
-    return jnp.where(free & ok & jnp.all(jnp.isfinite(d)), d, 0.0)
+    """``d`` with ``L L^T d = rhs`` on ``free`` (0 elsewhere, and 0 when the factor failed);
+    ``rhs`` (m,) or (m, k) (``free`` (m,) masks the rows)."""
+    if pure_linalg:
+        d = _cho_solve_loop(chol, rhs) if rhs.ndim == 1 else jax.vmap(lambda r: _cho_solve_loop(chol, r), 1, 1)(rhs)
+    else:
+        d = jax.scipy.linalg.cho_solve((chol, True), rhs)
+    rows = free if rhs.ndim == 1 else free[:, None]
+    return jnp.where(rows & ok & jnp.all(jnp.isfinite(d)), d, 0.0)
+
+
+def _rows(mask, r):
+    """``mask`` (m,) broadcast against ``r`` (m,) or (m, k) by rows."""
+    return mask if r.ndim == 1 else mask[:, None]
 
 
 def _system_sizes(m: int) -> tuple[int, ...]:
@@ -253,12 +263,14 @@ def _free_block_solve(H, l2, rhs, free, pure_linalg):
     return jnp.where(free & ok, d, 0.0), ok
 
 
-def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False):
+def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False, extra_rhs=None):
     """``d`` with ``A_FF d_F = rhs_F`` on the free set ``F`` (0 elsewhere), where ``product(d)``
     gives ``A d`` exactly and ``H + diag(l2)`` approximates ``A``: one solve with the Cholesky
     factor of ``(H + diag(l2))_FF``, then ``refine`` (static) steps of iterative refinement
     ``d += (H + diag(l2))_FF^-1 (rhs - A d)_F``, which shrink the error of the approximation
-    geometrically. A failed factorization gives ``d = 0``.
+    geometrically. A failed factorization gives ``d = 0``. With ``extra_rhs`` (m,), returns
+    ``(d, t)`` with ``t = (H + diag(l2))_FF^-1 extra_rhs_F`` (not refined), solved in the same
+    triangular solves as a second right-hand-side column.
 
     Shapes: ``H`` (m, m); ``l2``, ``rhs``, ``free`` (m,); ``product``: (m,) -> (m,).
 
@@ -283,7 +295,7 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
         chol, ok = _retry_with_jitter(factor_full, top, dtype)
 
         def solve(r):
-            return _factor_solve(chol, ok, jnp.where(free, r, 0.0), free, pure_linalg)
+            return _factor_solve(chol, ok, jnp.where(_rows(free, r), r, 0.0), free, pure_linalg)
     else:
         order = compaction_order(free)
         f = free[order]
@@ -307,18 +319,27 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
             # given, identity padding included.
             def branch(r):
                 block, fb = order[:size], f[:size]
-                return jnp.zeros(m, dtype).at[block].set(_factor_solve(chol[:size, :size], ok, jnp.where(fb, r[block], 0.0), fb))
+                solved = _factor_solve(chol[:size, :size], ok, jnp.where(_rows(fb, r), r[block], 0.0), fb)
+                return jnp.zeros(r.shape, dtype).at[block].set(solved)
 
             return branch
 
         def solve_full(r):
-            return _factor_solve(chol, ok, jnp.where(free, r, 0.0), free)
+            return _factor_solve(chol, ok, jnp.where(_rows(free, r), r, 0.0), free)
 
         def solve(r):
             return jax.lax.switch(which, [solve_at(size) for size in sizes[:-1]] + [solve_full], r)
 
     # The first trip solves for rhs itself (product(0) = 0): one call site of the solve.
-    return jax.lax.fori_loop(0, refine + 1, lambda _, d: d + solve(rhs - product(d)), jnp.zeros(m, dtype))
+    if extra_rhs is None:
+        return jax.lax.fori_loop(0, refine + 1, lambda _, d: d + solve(rhs - product(d)), jnp.zeros(m, dtype))
+
+    def trip(_, carry):
+        d, _ = carry
+        both = solve(jnp.stack([rhs - product(d), extra_rhs], axis=1))
+        return d + both[:, 0], both[:, 1]
+
+    return jax.lax.fori_loop(0, refine + 1, trip, (jnp.zeros(m, dtype), jnp.zeros(m, dtype)))
 
 
 def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
