@@ -28,8 +28,8 @@ For each lambda ``lam_k`` (largest first, warm-started from ``lam_{k-1}``):
 GLMs with n >= p (every feature in a slot) start each lambda from a first-order prediction
 (``_predict``): the previous solution moved along the path's tangent ``db/dlam``, which the
 certificate's Newton correction computes with the same factorization, kept when it lowers the
-objective. Measured (in-process A/B): 18-24% fewer inner iterations, logistic 1000 x 100
-paths 14-25% faster, 5000 x 100 3% faster.
+objective. Measured (in-process A/B): 17-20% fewer inner iterations, logistic 1000 x 100
+paths 10-19% faster, 5000 x 100 2% (benchmarks/README.md, fourteenth session).
 
 If a violator finds no slot (more non-zero coefficients than capacity), the program stops
 at that lambda with ``overflow`` set; the caller doubles the capacity and resumes from that
