@@ -188,6 +188,11 @@ def _cholesky_solve(M, rhs, pure_linalg=False):
     return d, _factor_ok(chol) & jnp.all(jnp.isfinite(d))
 
 
+def _rows(mask, r):
+    """``mask`` (m,) broadcast against ``r`` (m,) or (m, k) by rows."""
+    return mask if r.ndim == 1 else mask[:, None]
+
+
 def _factor_solve(chol, ok, rhs, free, pure_linalg=False):
     """``d`` with ``L L^T d = rhs`` on ``free`` (0 elsewhere, and 0 when the factor failed);
     ``rhs`` (m,) or (m, k) (``free`` (m,) masks the rows)."""
@@ -195,13 +200,7 @@ def _factor_solve(chol, ok, rhs, free, pure_linalg=False):
         d = _cho_solve_loop(chol, rhs) if rhs.ndim == 1 else jax.vmap(lambda r: _cho_solve_loop(chol, r), 1, 1)(rhs)
     else:
         d = jax.scipy.linalg.cho_solve((chol, True), rhs)
-    rows = free if rhs.ndim == 1 else free[:, None]
-    return jnp.where(rows & ok & jnp.all(jnp.isfinite(d)), d, 0.0)
-
-
-def _rows(mask, r):
-    """``mask`` (m,) broadcast against ``r`` (m,) or (m, k) by rows."""
-    return mask if r.ndim == 1 else mask[:, None]
+    return jnp.where(_rows(free, rhs) & ok & jnp.all(jnp.isfinite(d)), d, 0.0)
 
 
 def _system_sizes(m: int) -> tuple[int, ...]:

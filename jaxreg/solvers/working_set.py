@@ -803,17 +803,11 @@ def _null_intercept(family: Family, y, w, offset, fit_intercept: bool):
 
 
 def _compute_if(pred, compute, value):
-    """``compute()`` if ``pred`` else ``value`` (pytrees of the same structure): a loop of zero
-    or one trip, whose state XLA updates in place. A conditional returning ``value`` copies each
-    of its arrays twice (the carried (m, m) Hessian, once per Newton step)."""
+    """``compute()`` if ``pred`` else ``value`` (pytrees of the same structure), leaving
+    ``value``'s buffers untouched when ``pred`` is false: a loop of zero or one trip, whose
+    state XLA updates in place. A conditional or a select returning ``value`` copies each of its
+    arrays (the carried (m, m) Hessian, once per Newton step; the whole state, once per lambda)."""
     return jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros((), bool), compute()), (pred, value))[1]
-
-
-def _replace_if(pred, value, replacement):
-    """``replacement if pred else value`` (pytrees of the same structure), leaving ``value``'s
-    buffers untouched when ``pred`` is false: a loop of zero or one trip, whose state XLA updates
-    in place, where a select or a conditional would copy every array every time."""
-    return jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros((), bool), replacement), (pred, value))[1]
 
 
 def run_path(
@@ -957,7 +951,7 @@ def run_path(
         # caller reads once the loop stops). No select or conditional over the whole state: it
         # would copy the (m, p + 2) Gram rows every lambda, as much as a pass over X on wide
         # problems.
-        ws_next = _replace_if(is_null & ~fresh_start, new_ws, warm_ws)
+        ws_next = _compute_if(is_null & ~fresh_start, lambda: warm_ws, new_ws)
         ws_next = ws_next._replace(
             idx=jnp.where(keep, ws.idx, ws_next.idx),
             b=jnp.where(keep, ws.b, ws_next.b),
