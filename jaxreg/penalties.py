@@ -65,11 +65,15 @@ def conjugate(z, l1, l2, lo, hi):
     """``Omega*(z) = sup_{lo <= b <= hi} z b - l1 |b| - l2/2 b^2``, per coordinate.
 
     Finite whenever ``l2 > 0``, or the bound in the direction of ``z`` is finite, or
-    ``|z| <= l1``; the caller scales the dual point so that one of these holds.
+    ``|z| <= l1``; the caller scales the dual point so that one of these holds (an infinite
+    value, which rounding can leave, counts as 0).
+
+    With ``e = |z| - l1``: 0 when ``e <= 0``; otherwise the sup is at ``b = sign(z) t`` with
+    ``t = min(e / l2, u)`` (``u`` the bound in the direction of ``z``; ``t = u`` when
+    ``l2 = 0``), and equals ``e t - l2 / 2 t^2``.
     """
-    b_ridge = coordinate_minimizer(z, 0.0, l1, l2, lo, hi)
-    excess = soft_threshold(z, l1)
-    b_lasso = jnp.where(excess > 0, hi, jnp.where(excess < 0, lo, 0.0))
-    b = jnp.where(l2 > 0, b_ridge, b_lasso)
-    finite_b = jnp.where(jnp.isfinite(b), b, 0.0)
-    return z * finite_b - l1 * jnp.abs(finite_b) - 0.5 * l2 * finite_b * finite_b
+    e = jnp.abs(z) - l1
+    bound = jnp.where(z > 0, hi, -lo)
+    t = jnp.where(l2 > 0, jnp.minimum(e / jnp.where(l2 > 0, l2, 1.0), bound), bound)
+    t = jnp.where(jnp.isfinite(t), t, 0.0)
+    return jnp.where(e > 0, e * t - 0.5 * l2 * t * t, 0.0)

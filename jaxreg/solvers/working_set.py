@@ -620,14 +620,23 @@ def _dual_value(lo, hi, conj_loss, g, l1, l2):
     ``Omega*`` finite. Coefficients with no penalty at this lambda (pf = 0, or lambda = 0)
     have the dual constraint ``(X^T theta)_j = 0``, which rounding never meets exactly: they
     are left out here and accounted for by the caller's first-order term."""
-    unbounded_dir = jnp.where(g > 0, ~jnp.isfinite(hi), ~jnp.isfinite(lo))
     free = (l1 == 0) & (l2 == 0)
-    needs_scaling = ~free & (l2 == 0) & unbounded_dir & (jnp.abs(g) > l1)
+    bound = jnp.where(g > 0, hi, -lo)  # the bound in the direction of g (>= 0)
+    needs_scaling = ~free & (l2 == 0) & ~jnp.isfinite(bound) & (jnp.abs(g) > l1)
     ratio = jnp.where(needs_scaling, l1 / jnp.where(needs_scaling, jnp.abs(g), 1.0), 1.0)
     s = jnp.minimum(1.0, jnp.min(ratio))
-    conj = penalties.conjugate(s * g, l1, l2, lo, hi)
-    conj = jnp.where(free, 0.0, conj)
-    return -conj_loss(s) - jnp.sum(conj), s, free
+    z = s * g
+    l1 = jnp.where(free, jnp.inf, l1)
+    # Omega_j*(z_j) is 0 unless |z_j| > l1_j, and then non-zero only through a ridge or a
+    # finite bound: for a lasso without bounds, every term. The p-length sum runs only when
+    # some term can be non-zero (it took 10 of 19 us at p = 5,000).
+    contributes = (jnp.abs(z) > l1) & ((l2 > 0) | jnp.isfinite(bound))
+
+    def conjugate_sum(_):
+        return jnp.sum(jnp.where(contributes, penalties.conjugate(z, l1, l2, lo, hi), 0.0))
+
+    conj = jax.lax.cond(jnp.any(contributes), conjugate_sum, lambda _: jnp.zeros((), g.dtype), None)
+    return -conj_loss(s) - conj, s, free
 
 
 def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure_linalg):
@@ -644,19 +653,16 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
     size = prob.pf_aug.shape[0]
     l1 = lam * prob.alpha * prob.pf_aug
     l2 = lam * (1.0 - prob.alpha) * prob.pf_aug
-    b_full = _full_coef(ws, size)
     tiny = jnp.finfo(ws.b.dtype).tiny
     if family.is_quadratic:
         rr, ry = _gaussian_residual_moments(prob, ws)
         loss = 0.5 * rr
-        dual, s, free = _dual_value(prob.lo_aug, prob.hi_aug, lambda s: 0.5 * s * s * rr - s * ry, ws.grad, l1, l2)
+        dual, s, _ = _dual_value(prob.lo_aug, prob.hi_aug, lambda s: 0.5 * s * s * rr - s * ry, ws.grad, l1, l2)
         g = ws.grad
     else:
         with_intercept = prob.hi_aug[-2] > 0
         loss = jnp.sum(prob.w * family.loss(prob.y, ws.eta))
-        conj_loss, g = _glm_dual_terms(family, prob, ws, family.mean(ws.eta), ws.grad, with_intercept)
-        dual, s, free = _dual_value(prob.lo_aug, prob.hi_aug, conj_loss, g, l1, l2)
-    primal = loss + penalties.penalty_value(b_full, l1, l2)
+    primal = loss + penalties.penalty_value(ws.b, l1[ws.idx], l2[ws.idx])  # coefficients outside the slots are 0
     if not family.is_quadratic:
 
         def misses(d):
@@ -687,13 +693,31 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
             ws = ws._replace(hess=H, hess_idx=ws.idx, hess_w=hess_w, tangent=tangent)
             return k + jnp.where(use_carried, 1, 2), best, ws
 
+        # The dual point of the plain residual is the fallback only: the corrected one is the
+        # better bound (with the plain one computed first, a correction ran in 99-100% of the
+        # rounds of binomial 100 x 1000 to 5000 x 100 paths), and each costs passes over p + 2
+        # numbers. A failed correction (no finite bound) falls back to the plain point.
         ws = ws._replace(tangent=jnp.zeros_like(ws.tangent))
-        _, (dual, s, g), ws = jax.lax.while_loop(attempt_cond, attempt, (jnp.zeros((), jnp.int32), (dual, s, g), ws))
+        dtype = ws.b.dtype
+        best0 = (jnp.full((), -jnp.inf, dtype), jnp.ones((), dtype), ws.grad)
+        _, (dual, s, g), ws = jax.lax.while_loop(attempt_cond, attempt, (jnp.zeros((), jnp.int32), best0, ws))
+
+        def plain():
+            conj_loss, g = _glm_dual_terms(family, prob, ws, family.mean(ws.eta), ws.grad, with_intercept)
+            dual, s, _ = _dual_value(prob.lo_aug, prob.hi_aug, conj_loss, g, l1, l2)
+            return dual, s, g
+
+        dual, s, g = _compute_if(~jnp.isfinite(dual), plain, (dual, s, g))
     gap = jnp.maximum(primal - dual, 0.0)
     # Unpenalized coefficients: first-order term of their stationarity residual.
-    gap = gap + jnp.sum(jnp.where(free & (prob.lo_aug < prob.hi_aug) & (jnp.arange(size) < size - 2), jnp.abs(b_full * s * g), 0.0))
+    i = ws.idx
+    unpenalized = (l1[i] == 0) & (l2[i] == 0) & (prob.lo_aug[i] < prob.hi_aug[i]) & (i < size - 2)
+    gap = gap + jnp.sum(jnp.where(unpenalized, jnp.abs(ws.b * s * g[ws.idx]), 0.0))
     rel_gap = gap / jnp.maximum(primal, tiny)
-    viol = penalties.kkt_violation(-ws.grad, b_full, l1, l2, prob.lo_aug, prob.hi_aug)
+    # Every coefficient outside the slots is 0: their violations come from a form with b = 0
+    # (a constant, which XLA folds into a cheaper pass over the p + 2 numbers).
+    viol = penalties.kkt_violation(-ws.grad, jnp.zeros((), ws.b.dtype), l1, l2, prob.lo_aug, prob.hi_aug)
+    viol = viol.at[i].set(penalties.kkt_violation(-ws.grad[i], ws.b, l1[i], l2[i], prob.lo_aug[i], prob.hi_aug[i]))
     return (primal, rel_gap, viol, 2.0 * (loss - jnp.sum(prob.w * family.saturated_loss(prob.y)))), ws
 
 
