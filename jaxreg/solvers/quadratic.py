@@ -275,70 +275,57 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
 
     As in ``_free_block_solve``, the free block is factorized at the smallest size of
     ``_system_sizes(m)`` that holds it (LAPACK took 15 us for a 64 x 64 Cholesky, 87 us at
-    m = 129). Below m the free coordinates are permuted to the front; the factor leaves the
-    switch padded with the identity to (m, m), and each solve slices it back to its size. The
-    refinement's passes over the columns are compiled once, outside the switches: with them
-    inside each branch the program compiled 0.6 s longer and ran no faster.
+    m = 129), the free coordinates permuted to the front. The factorization, the solves and
+    the refinement's products all run inside the branch of that size: a factor handed out
+    of the branch would have to be padded to (m, m) and sliced back for each solve.
     """
     m = rhs.shape[0]
     dtype = rhs.dtype
     sizes = _system_sizes(m)
 
-    def factor_full(shift):
-        M = _masked_system(H, l2, free, shift)
-        chol = _cholesky_loop(M) if pure_linalg else _lapack_cholesky(M)
-        return chol, _factor_ok(chol)
+    def refined(solve):
+        """The refinement with ``solve(r)`` (r: (m,) or (m, 2)) applying the factor's inverse."""
+        # The first trip solves for rhs itself (product(0) = 0): one call site of the solve.
+        if extra_rhs is None:
+            return jax.lax.fori_loop(0, refine + 1, lambda _, d: d + solve(rhs - product(d)), jnp.zeros(m, dtype))
+
+        def trip(_, carry):
+            d, _ = carry
+            both = solve(jnp.stack([rhs - product(d), extra_rhs], axis=1))
+            return d + both[:, 0], both[:, 1]
+
+        return jax.lax.fori_loop(0, refine + 1, trip, (jnp.zeros(m, dtype), jnp.zeros(m, dtype)))
+
+    def at_full(shift):
+        chol = _cholesky_loop(_masked_system(H, l2, free, shift)) if pure_linalg else _lapack_cholesky(_masked_system(H, l2, free, shift))
+        ok = _factor_ok(chol)
+        return refined(lambda r: _factor_solve(chol, ok, jnp.where(_rows(free, r), r, 0.0), free, pure_linalg)), ok
 
     top = jnp.max(jnp.where(free, jnp.diagonal(H) + l2, 0.0))
     if pure_linalg or len(sizes) == 1:
-        chol, ok = _retry_with_jitter(factor_full, top, dtype)
+        return _retry_with_jitter(at_full, top, dtype)[0]
+    order = compaction_order(free)
+    f = free[order]
 
-        def solve(r):
-            return _factor_solve(chol, ok, jnp.where(_rows(free, r), r, 0.0), free, pure_linalg)
-    else:
-        order = compaction_order(free)
-        f = free[order]
+    def at_size(size):
+        def branch(shift):
+            block, fb = order[:size], f[:size]
+            chol = _lapack_cholesky(_masked_system(H[block][:, block], l2[block], fb, shift))
+            ok = _factor_ok(chol)
 
-        def factor_at(size):
-            def branch(shift):
-                block, fb = order[:size], f[:size]
-                chol = _lapack_cholesky(_masked_system(H[block][:, block], l2[block], fb, shift))
-                return jnp.eye(m, dtype=dtype).at[:size, :size].set(chol), _factor_ok(chol)
-
-            return branch
-
-        which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
-        # The full size needs no permutation (gathering the whole matrix costs more than it saves).
-        # The jitter's retry loop is outside the switch: one copy of it in the program.
-        chol, ok = _retry_with_jitter(
-            lambda shift: jax.lax.switch(which, [factor_at(size) for size in sizes[:-1]] + [factor_full], shift), top, dtype)
-
-        def solve_at(size):
-            # At the factor's own size: LAPACK's triangular solve packs the whole matrix it is
-            # given, identity padding included.
-            def branch(r):
-                block, fb = order[:size], f[:size]
-                solved = _factor_solve(chol[:size, :size], ok, jnp.where(_rows(fb, r), r[block], 0.0), fb)
+            def solve(r):
+                solved = _factor_solve(chol, ok, jnp.where(_rows(fb, r), r[block], 0.0), fb)
                 return jnp.zeros(r.shape, dtype).at[block].set(solved)
 
-            return branch
+            return refined(solve), ok
 
-        def solve_full(r):
-            return _factor_solve(chol, ok, jnp.where(_rows(free, r), r, 0.0), free)
+        return branch
 
-        def solve(r):
-            return jax.lax.switch(which, [solve_at(size) for size in sizes[:-1]] + [solve_full], r)
-
-    # The first trip solves for rhs itself (product(0) = 0): one call site of the solve.
-    if extra_rhs is None:
-        return jax.lax.fori_loop(0, refine + 1, lambda _, d: d + solve(rhs - product(d)), jnp.zeros(m, dtype))
-
-    def trip(_, carry):
-        d, _ = carry
-        both = solve(jnp.stack([rhs - product(d), extra_rhs], axis=1))
-        return d + both[:, 0], both[:, 1]
-
-    return jax.lax.fori_loop(0, refine + 1, trip, (jnp.zeros(m, dtype), jnp.zeros(m, dtype)))
+    # The full size needs no permutation (gathering the whole matrix costs more than it saves).
+    # The jitter's retry loop is outside the switch: one copy of it in the program.
+    which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
+    branches = [at_size(size) for size in sizes[:-1]] + [at_full]
+    return _retry_with_jitter(lambda shift: jax.lax.switch(which, branches, shift), top, dtype)[0]
 
 
 def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
