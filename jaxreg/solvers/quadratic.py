@@ -297,7 +297,8 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
         return jax.lax.fori_loop(0, refine + 1, trip, (jnp.zeros(m, dtype), jnp.zeros(m, dtype)))
 
     def at_full(shift):
-        chol = _cholesky_loop(_masked_system(H, l2, free, shift)) if pure_linalg else _lapack_cholesky(_masked_system(H, l2, free, shift))
+        M = _masked_system(H, l2, free, shift)
+        chol = _cholesky_loop(M) if pure_linalg else _lapack_cholesky(M)
         ok = _factor_ok(chol)
         return refined(lambda r: _factor_solve(chol, ok, jnp.where(_rows(free, r), r, 0.0), free, pure_linalg)), ok
 
