@@ -410,8 +410,7 @@ def _glm_gradients(family: Family, prob: _Problem, eta):
     """``(Xs_aug^T w (y - mu), Xs_aug^T w curvature)`` at ``eta``, each (p + 2,), from one pass
     over X (the second is the certificate's intercept correction, ``_glm_dual_terms``)."""
     R = jnp.stack([prob.w * (prob.y - family.mean(eta)), prob.w * family.curvature(eta)])
-    both = dsg.augmented_rmatvec_rows(prob.design, R)
-    return both[0], both[1]
+    return dsg.augmented_rmatvec_rows(prob.design, R)
 
 
 def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget, pure_linalg):
