@@ -128,10 +128,12 @@ def _factor_ok(chol):
     return jnp.all(jnp.isfinite(jnp.diagonal(chol)))
 
 
-def _retry_with_jitter(attempt, top, dtype):
+def _retry_with_jitter(attempt, top, dtype, template):
     """``attempt(shift) -> (value, ok)`` with ``shift = jitter * top`` (``top``: the largest
     diagonal entry of the free block) for the relative jitters of ``_regularized_solve``, the
-    larger one only when the first result is not ``ok``.
+    larger one only when the first result is not ``ok``. ``template``: zeros shaped like
+    ``value`` (given rather than found by ``jax.eval_shape``, which traced ``attempt`` a second
+    time: a quarter of the path program's tracing).
 
     One loop (usually one trip) rather than a call and a conditional retry: each call site
     of the factorization is then compiled once, not twice (compile time of the program).
@@ -144,8 +146,7 @@ def _retry_with_jitter(attempt, top, dtype):
         value, ok = attempt(jitters[k] * top)
         return k + 1, value, ok
 
-    shape = jax.eval_shape(attempt, top)
-    init = (jnp.zeros((), jnp.int32), jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shape[0]), jnp.zeros((), bool))
+    init = (jnp.zeros((), jnp.int32), template, jnp.zeros((), bool))
     _, value, ok = jax.lax.while_loop(lambda c: ~c[2] & (c[0] < jitters.shape[0]), body, init)
     return value, ok
 
@@ -165,7 +166,7 @@ def _regularized_solve(M, rhs, free, pure_linalg=False):
     """
     eye = jnp.eye(M.shape[0], dtype=M.dtype)
     top = jnp.max(jnp.where(free, jnp.diagonal(M), 0.0))
-    d, ok = _retry_with_jitter(lambda shift: _cholesky_solve(M + shift * eye, rhs, pure_linalg), top, M.dtype)
+    d, ok = _retry_with_jitter(lambda shift: _cholesky_solve(M + shift * eye, rhs, pure_linalg), top, M.dtype, jnp.zeros_like(rhs))
     return jnp.where(free & ok, d, 0.0), ok
 
 
@@ -258,7 +259,8 @@ def _free_block_solve(H, l2, rhs, free, pure_linalg):
     which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
     top = jnp.max(jnp.where(free, jnp.diagonal(H) + l2, 0.0))
     d, ok = _retry_with_jitter(
-        lambda shift: jax.lax.switch(which, [solve_at(size) for size in sizes[:-1]] + [solve_full], shift), top, dtype)
+        lambda shift: jax.lax.switch(which, [solve_at(size) for size in sizes[:-1]] + [solve_full], shift), top, dtype,
+        jnp.zeros_like(rhs))
     return jnp.where(free & ok, d, 0.0), ok
 
 
@@ -303,8 +305,10 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
         return refined(lambda r: _factor_solve(chol, ok, jnp.where(_rows(free, r), r, 0.0), free, pure_linalg)), ok
 
     top = jnp.max(jnp.where(free, jnp.diagonal(H) + l2, 0.0))
+    zeros = jnp.zeros(m, dtype)
+    template = zeros if extra_rhs is None else (zeros, zeros)
     if pure_linalg or len(sizes) == 1:
-        return _retry_with_jitter(at_full, top, dtype)[0]
+        return _retry_with_jitter(at_full, top, dtype, template)[0]
     order = compaction_order(free)
     f = free[order]
 
@@ -326,7 +330,7 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
     # The jitter's retry loop is outside the switch: one copy of it in the program.
     which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
     branches = [at_size(size) for size in sizes[:-1]] + [at_full]
-    return _retry_with_jitter(lambda shift: jax.lax.switch(which, branches, shift), top, dtype)[0]
+    return _retry_with_jitter(lambda shift: jax.lax.switch(which, branches, shift), top, dtype, template)[0]
 
 
 def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
