@@ -25,8 +25,9 @@ class Design(NamedTuple):
     ``rms``: (p,).
 
     ``inv_scale = 1 / scale``: products are scaled by a multiplication (XLA:CPU divides p
-    numbers at about half the speed). ``rms_j = sqrt(sum_i w_i xs_ij^2)`` (1 for standardized columns) bounds a correlation
-    without computing it: ``|xs_j^T v| <= rms_j sqrt(sum_i v_i^2 / w_i)`` (Cauchy-Schwarz).
+    numbers at about half the speed). ``rms_j = sqrt(sum_i w_i xs_ij^2)`` (1 for standardized
+    columns) bounds a correlation without computing it:
+    ``|xs_j^T v| <= rms_j sqrt(sum_i v_i^2 / w_i)`` (Cauchy-Schwarz).
     """
 
     X: jax.Array
@@ -127,16 +128,24 @@ def matvec(d: Design, b):
     return jnp.matmul(d.X, bs, precision=_HIGHEST) - jnp.dot(d.center, bs, precision=_HIGHEST)
 
 
+def _standardized(d: Design, xtr, total):
+    """``Xs^T r`` (p,) from ``xtr = X^T r`` (p,) and ``total = sum(r)``."""
+    return (xtr - d.center * total) * d.inv_scale
+
+
+def _augmented(d: Design, xtr, total):
+    """``[Xs^T r, sum(r), 0]`` (p + 2,) from ``xtr = X^T r`` and ``total = sum(r)``."""
+    return jnp.concatenate([_standardized(d, xtr, total), total[None], jnp.zeros((1,), xtr.dtype)])
+
+
 def rmatvec(d: Design, r):
     """``Xs^T r`` for ``r`` of shape (n,); returns (p,)."""
-    xtr = jnp.matmul(r, d.X, precision=_HIGHEST)
-    return (xtr - d.center * jnp.sum(r)) * d.inv_scale
+    return _standardized(d, jnp.matmul(r, d.X, precision=_HIGHEST), jnp.sum(r))
 
 
 def augmented_rmatvec(d: Design, r):
     """``[Xs^T r, sum(r), 0]``: correlations with the p features, the ones and the zero column."""
-    zero = jnp.zeros((1,), r.dtype)
-    return jnp.concatenate([rmatvec(d, r), jnp.sum(r)[None], zero])
+    return _augmented(d, jnp.matmul(r, d.X, precision=_HIGHEST), jnp.sum(r))
 
 
 def augmented_rmatvec_rows(d: Design, R):
@@ -150,8 +159,7 @@ def augmented_rmatvec_rows(d: Design, R):
     """
     sums = jnp.sum(R, axis=1)
     xtr = jnp.matmul(R, d.X, precision=_HIGHEST)
-    zero = jnp.zeros((1,), R.dtype)
-    return tuple(jnp.concatenate([(xtr[i] - sums[i] * d.center) * d.inv_scale, sums[i][None], zero]) for i in range(R.shape[0]))
+    return tuple(_augmented(d, xtr[i], sums[i]) for i in range(R.shape[0]))
 
 
 def gather_columns(d: Design, idx):

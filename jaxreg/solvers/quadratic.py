@@ -284,19 +284,21 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
     m = rhs.shape[0]
     dtype = rhs.dtype
     sizes = _system_sizes(m)
+    zeros = jnp.zeros(m, dtype)
+    template = zeros if extra_rhs is None else (zeros, zeros)
 
     def refined(solve):
         """The refinement with ``solve(r)`` (r: (m,) or (m, 2)) applying the factor's inverse."""
         # The first trip solves for rhs itself (product(0) = 0): one call site of the solve.
         if extra_rhs is None:
-            return jax.lax.fori_loop(0, refine + 1, lambda _, d: d + solve(rhs - product(d)), jnp.zeros(m, dtype))
+            return jax.lax.fori_loop(0, refine + 1, lambda _, d: d + solve(rhs - product(d)), zeros)
 
         def trip(_, carry):
             d, _ = carry
             both = solve(jnp.stack([rhs - product(d), extra_rhs], axis=1))
             return d + both[:, 0], both[:, 1]
 
-        return jax.lax.fori_loop(0, refine + 1, trip, (jnp.zeros(m, dtype), jnp.zeros(m, dtype)))
+        return jax.lax.fori_loop(0, refine + 1, trip, template)
 
     def at_full(shift):
         M = _masked_system(H, l2, free, shift)
@@ -305,8 +307,6 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
         return refined(lambda r: _factor_solve(chol, ok, jnp.where(_rows(free, r), r, 0.0), free, pure_linalg)), ok
 
     top = jnp.max(jnp.where(free, jnp.diagonal(H) + l2, 0.0))
-    zeros = jnp.zeros(m, dtype)
-    template = zeros if extra_rhs is None else (zeros, zeros)
     if pure_linalg or len(sizes) == 1:
         return _retry_with_jitter(at_full, top, dtype, template)[0]
     order = compaction_order(free)
