@@ -252,7 +252,7 @@ def test_compaction_order_equals_stable_argsort(m):
 
 @pytest.mark.parametrize("pure_linalg", [False, True])
 def test_refined_free_solve_matches_dense_solve_on_every_block_size(pure_linalg):
-    """``refined_free_solve`` at m = 129 (factor sizes 16, 64, 96 and 129, free sets in random
+    """``refined_free_solve`` at m = 129 (factor sizes 64, 96 and 129, free sets in random
     positions) against NumPy's solve of ``A_FF d = rhs_F``: exact when the factorized ``H`` is
     ``A``; when ``H`` is ``A`` at weights 5% off (as the certificate's carried Hessian is), each
     refinement step multiplies the error by at most the contraction factor ``rho``, the spectral
@@ -267,6 +267,7 @@ def test_refined_free_solve_matches_dense_solve_on_every_block_size(pure_linalg)
     l2 = rng.uniform(0.0, 0.1, m)
     rhs = rng.normal(size=m)
     assert quadratic._system_sizes(m) == (16, 64, 96, 129)
+    assert quadratic._refinement_sizes(m) == (64, 96, 129)
     with jax.enable_x64(True):
         solve = jax.jit(lambda H, free, k: quadratic.refined_free_solve(
             H, jnp.asarray(l2), jnp.asarray(rhs), free, lambda d: jnp.asarray(A) @ d + jnp.asarray(l2) * d, k, pure_linalg),

@@ -226,6 +226,15 @@ def _system_sizes(m: int) -> tuple[int, ...]:
     return tuple(sizes) + (m,)
 
 
+def _refinement_sizes(m: int) -> tuple[int, ...]:
+    """``_system_sizes(m)`` without the sizes under 64, for ``refined_free_solve``. Each of its
+    branches holds its own copy of the refinement (the caller's exact products): 0.11 s of
+    compile per branch on binomial 100 x 1000, against 0.03 s per branch of the Newton step's.
+    The 16 branch would serve only the first lambdas of a path, where a 64 x 64 factorization
+    costs ~10 us more (eighteenth session, benchmarks/README.md)."""
+    return tuple(size for size in _system_sizes(m) if size >= 64 or size == m)
+
+
 def _free_block_solve(H, l2, rhs, free, pure_linalg):
     """Solve ``(H_FF + diag(l2_F)) d_F = rhs_F`` on the free set ``F``; ``d`` is 0 elsewhere.
 
@@ -276,14 +285,14 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
     Shapes: ``H`` (m, m); ``l2``, ``rhs``, ``free`` (m,); ``product``: (m,) -> (m,).
 
     As in ``_free_block_solve``, the free block is factorized at the smallest size of
-    ``_system_sizes(m)`` that holds it (LAPACK took 15 us for a 64 x 64 Cholesky, 87 us at
+    ``_refinement_sizes(m)`` that holds it (LAPACK took 15 us for a 64 x 64 Cholesky, 87 us at
     m = 129), the free coordinates permuted to the front. The factorization, the solves and
     the refinement's products all run inside the branch of that size: a factor handed out
     of the branch would have to be padded to (m, m) and sliced back for each solve.
     """
     m = rhs.shape[0]
     dtype = rhs.dtype
-    sizes = _system_sizes(m)
+    sizes = _refinement_sizes(m)
     zeros = jnp.zeros(m, dtype)
     template = zeros if extra_rhs is None else (zeros, zeros)
 

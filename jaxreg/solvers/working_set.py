@@ -583,7 +583,7 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     # The path's tangent at this point: differentiating the stationarity of the moving slots,
     # g(b) = l1 sign(b) + l2 b with l1, l2 proportional to lam, gives (H + diag(l2)) db/dlam =
     # -(l1 sign(b) + l2 b) / lam: the same matrix, one more right-hand side.
-    if _uses_predictor(family, prob, ws.idx.shape[0]):
+    if _uses_predictor(family):
         safe_lam = jnp.where(lam > 0, lam, 1.0)
         tangent_rhs = jnp.where(move & (lam > 0), -(l1 * sign + l2 * ws.b) / safe_lam, 0.0)
         delta, tangent = refined_free_solve(H, l2, v, move, exact_product, refine, pure_linalg, extra_rhs=tangent_rhs)
@@ -728,12 +728,13 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
 # --------------------------------------------------------------------------- one lambda
 
 
-def _uses_predictor(family: Family, prob: _Problem, m: int) -> bool:
-    """Static: the path predictor (``_predict``) runs on GLMs whose slots hold every feature
-    (n >= p). On p >> n paths it saved inner iterations but no time (their cost is mostly
-    per-lambda work it does not remove), and cost 0.1-0.2 s of compile (benchmarks/README.md,
-    fourteenth session)."""
-    return _fixed_slots(family, prob, m)
+def _uses_predictor(family: Family) -> bool:
+    """Static: the path predictor (``_predict``) runs on every GLM path. On p >> n logistic
+    paths it cuts the IRLS steps by about a third (binomial 100 x 1000: 257 -> 182 inner
+    iterations) and, since the eighteenth session's measurements, 5-10% of the time; in the
+    fourteenth session, before the gradient pass and the jitter loop got cheaper, it saved no
+    time there (benchmarks/README.md)."""
+    return not family.is_quadratic
 
 
 def _predict(family: Family, prob: _Problem, ws: _WorkingSet, lam, lam_prev):
@@ -774,7 +775,7 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
             ws,
         )
     eps = jnp.finfo(ws.b.dtype).eps
-    if _uses_predictor(family, prob, ws.idx.shape[0]):
+    if _uses_predictor(family):
         ws = _predict(family, prob, ws, lam, lam_prev)
 
     def cond(c):
@@ -915,7 +916,7 @@ def run_path(
     column_cache = with_hess and not _fixed_slots(family, prob, m)
     ws = _WorkingSet(idx0, jnp.zeros(m, dtype).at[0].set(b0_init), gram0, jnp.zeros(n, dtype), c_full,
                      jnp.zeros(p + 2, dtype), hess0, hess_idx0, hess_w0, full, jnp.zeros((), bool), jnp.zeros((), bool),
-                     jnp.zeros(m if _uses_predictor(family, prob, m) else 1, dtype),
+                     jnp.zeros(m if _uses_predictor(family) else 1, dtype),
                      jnp.zeros((m, n) if column_cache else (1, 1), dtype))
     must = (pf_aug == 0) & (lo_aug < hi_aug)
     must = must.at[p].set(False).at[p + 1].set(False)
