@@ -118,15 +118,17 @@ class CachedProgram:
     Called like the jitted function with keyword-only static arguments. In memory, one
     executable per (static arguments, argument shapes and dtypes, x64 mode); a new shape is
     traced and lowered, then loaded from disk or compiled. ``compiler_options`` maps a
-    platform (``jax.default_backend()``) to the XLA options its programs compile with.
+    platform (``jax.default_backend()``) to the XLA options its programs compile with;
+    ``float64_options`` maps a platform to options added when an argument is a float64 array.
     ``stats``: counts of compiled and loaded programs, and the last new program's ``trace_s``
     (trace and lower), ``compile_s`` (load or compile, wall) and ``compile_cpu_s`` (process CPU
     time over all threads).
     """
 
-    def __init__(self, fun, static_argnames, compiler_options=None):
+    def __init__(self, fun, static_argnames, compiler_options=None, float64_options=None):
         self._jitted = jax.jit(fun, static_argnames=static_argnames)
         self._options_by_platform = {k: dict(v) for k, v in (compiler_options or {}).items()}
+        self._float64_options_by_platform = {k: dict(v) for k, v in (float64_options or {}).items()}
         self._compiled: dict = {}
         self._lock = threading.Lock()
         self.stats = {"compiled": 0, "loaded": 0}
@@ -135,6 +137,16 @@ class CachedProgram:
     def options(self) -> dict:
         """The XLA options for the current default backend."""
         return self._options_by_platform.get(jax.default_backend(), {})
+
+    def options_for(self, args) -> dict:
+        """The XLA options a program of these arguments compiles with: ``options``, plus the
+        backend's ``float64_options`` when any argument is a float64 array."""
+        platform = jax.default_backend()
+        options = dict(self._options_by_platform.get(platform, {}))
+        leaves = jax.tree_util.tree_leaves(args)
+        if any(np.dtype(_leaf_signature(a)[1]) == np.float64 for a in leaves):
+            options.update(self._float64_options_by_platform.get(platform, {}))
+        return options
 
     def __call__(self, *args, **static):
         signature = jax.tree_util.tree_map(_leaf_signature, args)
@@ -152,13 +164,12 @@ class CachedProgram:
         start = time.perf_counter()
         lowered = self._jitted.lower(*args, **static)
         traced, cpu = time.perf_counter(), time.process_time()
-        compiled = self._load_or_compile(lowered)
+        compiled = self._load_or_compile(lowered, self.options_for(args))
         self.stats.update(trace_s=traced - start, compile_s=time.perf_counter() - traced,
                           compile_cpu_s=time.process_time() - cpu)
         return compiled
 
-    def _load_or_compile(self, lowered):
-        options = self.options
+    def _load_or_compile(self, lowered, options):
         directory = cache_dir()
         path = None if directory is None else directory / f"{_disk_key(lowered.as_text(), options)}.xla"
         compiled = None if path is None else _load(path, lowered)

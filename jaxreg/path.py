@@ -83,8 +83,18 @@ _CPU_COMPILER_OPTIONS = {
     "xla_llvm_disable_expensive_passes": True,
     "xla_backend_optimization_level": 1,
 }
+# Float64 programs also skip XLA's tree-reduction rewrite, which splits every reduction over
+# more than 32 numbers into a windowed partial reduction and a second one, for the accuracy
+# of long float32 sums. In float64 a sequential sum over n numbers errs by at most n eps
+# relative to the sum of magnitudes (1e-9 at n = 1e7; glmnet's Fortran sums sequentially
+# too). The path program held 75 such split reductions, each its own kernel, down to
+# reductions over m = 129 slots: binomial 100 x 1000 compiles in 2.30-2.35 s instead of
+# 2.82-2.87 s and its steady path runs 5% faster (benchmarks/README.md, eighteenth session).
+# Float32 programs keep the rewrite.
+_CPU_FLOAT64_OPTIONS = {"xla_disable_hlo_passes": "tree_reduction_rewriter"}
+_CPU_OPTIONS = dict(compiler_options={"cpu": _CPU_COMPILER_OPTIONS}, float64_options={"cpu": _CPU_FLOAT64_OPTIONS})
 
-_compiled_path = CachedProgram(_traced_run_path, _STATIC, compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
+_compiled_path = CachedProgram(_traced_run_path, _STATIC, **_CPU_OPTIONS)
 
 
 def _traced_homotopy(inputs, *, family, fit_intercept, standardize, max_steps):
@@ -94,7 +104,7 @@ def _traced_homotopy(inputs, *, family, fit_intercept, standardize, max_steps):
 
 
 _HOMOTOPY_STATIC = ("family", "fit_intercept", "standardize", "max_steps")
-_compiled_homotopy = CachedProgram(_traced_homotopy, _HOMOTOPY_STATIC, compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
+_compiled_homotopy = CachedProgram(_traced_homotopy, _HOMOTOPY_STATIC, **_CPU_OPTIONS)
 
 
 def _split_members(inputs: PathInputs):
@@ -110,8 +120,7 @@ def _traced_homotopy_batch(inputs, **static):
     return jax.lax.map(lambda member: _traced_homotopy(PathInputs(**shared, **member), **static), per_member)
 
 
-_compiled_homotopy_batch = CachedProgram(_traced_homotopy_batch, _HOMOTOPY_STATIC,
-                                         compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
+_compiled_homotopy_batch = CachedProgram(_traced_homotopy_batch, _HOMOTOPY_STATIC, **_CPU_OPTIONS)
 # Gaussian lasso paths with n >= p run the homotopy first (``solvers.homotopy``); tests turn
 # it off to exercise the working-set solver on the same problems.
 USE_HOMOTOPY = True
@@ -170,7 +179,7 @@ def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, v
     return jax.lax.map(one, per_member)
 
 
-_compiled_batch = CachedProgram(_traced_run_batch, _STATIC + ("vectorize",), compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
+_compiled_batch = CachedProgram(_traced_run_batch, _STATIC + ("vectorize",), **_CPU_OPTIONS)
 
 
 def _next_pow2(k: int) -> int:

@@ -108,3 +108,29 @@ def test_path_programs_use_the_cache():
         assert module._program(False).options == module._CPU_COMPILER_OPTIONS
     res = jaxreg.path(np.eye(4)[:, :3] + 0.1, np.arange(4.0), n_lambdas=3)
     assert np.all(res.converged)
+
+
+def test_float64_programs_add_their_options_and_float32_programs_do_not():
+    """``float64_options`` apply to a program with a float64 argument only: the path programs'
+    float64 builds skip XLA's tree-reduction rewrite, float32 builds keep it (their long sums
+    need it)."""
+    module = importlib.import_module("jaxreg.path")
+    program = module._program(False)
+    with jax.enable_x64(True):
+        wide = program.options_for((np.zeros(3), np.zeros(2, np.int32)))
+        narrow = program.options_for((np.zeros(3, np.float32), np.zeros(2, np.int64)))
+    if jax.default_backend() == "cpu":
+        assert wide == {**module._CPU_COMPILER_OPTIONS, **module._CPU_FLOAT64_OPTIONS}
+        assert narrow == module._CPU_COMPILER_OPTIONS
+    # The option reaches the compiler: a float64 sum over 1,000 numbers then has no
+    # reduce-window, the float32 one keeps XLA's split.
+    fun = pc.CachedProgram(lambda x: jnp.sum(x * x), (), compiler_options={jax.default_backend(): {}},
+                           float64_options={jax.default_backend(): module._CPU_FLOAT64_OPTIONS})
+    with jax.enable_x64(True):
+        for dtype, split in ((np.float64, False), (np.float32, True)):
+            x = np.linspace(0.0, 1.0, 1000).astype(dtype)
+            lowered = fun._jitted.lower(x)
+            text = lowered.compile(compiler_options=fun.options_for((x,)) or None).as_text()
+            if jax.default_backend() == "cpu":
+                assert ("reduce-window" in text) == split, dtype
+            np.testing.assert_allclose(fun(x), np.sum(x.astype(np.float64) ** 2), rtol=1e-6 if split else 1e-14)
