@@ -188,8 +188,12 @@ def full_gram(d: Design, w):
     p = d.X.shape[1]
 
     def step(G, Xb, wb):
-        Xb = Xb - d.center
-        return G + jnp.matmul(Xb.T, wb[:, None] * Xb, precision=_HIGHEST)
+        # The centered block is formed transposed, (p, rows), so that the product contracts
+        # the contiguous axis of both operands: XLA:CPU runs that 1.5x faster than
+        # ``Xb^T (w Xb)``, which contracts the strided rows (1000 x 100: 630 -> 430 us). The
+        # barrier keeps XLA from folding the transpose back into the product.
+        Bt = jax.lax.optimization_barrier((Xb - d.center).T)
+        return G + jnp.matmul(Bt * wb[None, :], Bt.T, precision=_HIGHEST)
 
     G = _fold_row_blocks(d.X, w, step, jnp.zeros((p, p), d.X.dtype))
     G = G * (d.inv_scale[:, None] * d.inv_scale[None, :])
