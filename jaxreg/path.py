@@ -89,7 +89,8 @@ _CPU_COMPILER_OPTIONS = {
 # relative to the sum of magnitudes (1e-9 at n = 1e7; glmnet's Fortran sums sequentially
 # too). The path program held 75 such split reductions, each its own kernel, down to
 # reductions over m = 129 slots: binomial 100 x 1000 compiles in 2.30-2.35 s instead of
-# 2.82-2.87 s and its steady path runs 5% faster (benchmarks/README.md, eighteenth session).
+# 2.82-2.87 s; steady paths ran 0.88-0.99x as long, Gaussian 5000 x 100 1.03-1.04x (in-process
+# A/B, benchmarks/README.md, eighteenth session).
 # Float32 programs keep the rewrite.
 _CPU_FLOAT64_OPTIONS = {"xla_disable_hlo_passes": "tree_reduction_rewriter"}
 _CPU_OPTIONS = dict(compiler_options={"cpu": _CPU_COMPILER_OPTIONS}, float64_options={"cpu": _CPU_FLOAT64_OPTIONS})
