@@ -12,10 +12,13 @@ of the same shape never recompiles. For each problem (``NxPxRHO`` or ``binomial:
 3. times the steady call (best of ``--repeats``) and checks that new data of the same shape
    (another seed) does not trace again (``retrace`` column: the number of new traces, must be 0).
 
-Option sets: ``jaxreg`` is what ``jaxreg.path`` uses (``jaxreg.path._CPU_COMPILER_OPTIONS``);
-``xla-default`` compiles the same program with XLA's default options, to show what the options
-buy. The options change the compiler's code generation only: ``max |coef diff|`` compares the
-two sets' coefficients (0 means bit-identical). These runs turn jaxreg's disk cache of
+Option sets: ``jaxreg`` is what ``jaxreg.path`` uses (``jaxreg.path._CPU_COMPILER_OPTIONS``,
+plus ``_CPU_FLOAT64_OPTIONS`` for float64 working-set programs); ``xla-default`` compiles the same program
+with XLA's default options, to show what the options buy; ``tree-reductions`` is ``jaxreg``
+without the float64 addition (XLA keeps splitting long reductions), to show what that buys.
+``max |coef diff|`` compares each set's coefficients with the first set's: the code generation
+options alone give bit-identical ones, the float64 addition changes the order of summation
+(differences at rounding level). These runs turn jaxreg's disk cache of
 compiled programs off: they measure a cold compile. ``warm-cache`` is the same call in a new
 process after another process compiled the program into an empty cache directory
 (``JAXREG_CACHE_DIR``), the first call of a restarted notebook: there ``compile`` is the time
@@ -41,7 +44,7 @@ import sys
 import tempfile
 
 DEFAULT_CELLS = "1000x100x0.5,5000x100x0,100x5000x0,binomial:1000x100x0.5,binomial:100x1000x0,binomial:100x5000x0"
-OPTION_SETS = ("jaxreg", "xla-default", "warm-cache")
+OPTION_SETS = ("jaxreg", "xla-default", "tree-reductions", "warm-cache")
 
 _CHILD = r"""
 import json, sys, time
@@ -60,12 +63,17 @@ n, p, rho = shape.split("x")
 X, y, _ = make_glmnet_benchmark(int(n), int(p), float(rho), family=family, seed=0)
 
 # The path program as jaxreg.path runs it (its options; the disk cache as the parent set it:
-# off, or a directory for warm-cache), or the same program with XLA's default options.
+# off, or a directory for warm-cache), the same program with XLA's default options, or
+# with jaxreg's options but XLA's tree reductions kept.
 # A Gaussian lasso with n >= p runs the homotopy program (and the working-set program only
 # if a lambda does not certify); the split sums over the programs the first call built.
 if option_set == "xla-default":
     P._compiled_path = CachedProgram(P._traced_run_path, P._STATIC)
     P._compiled_homotopy = CachedProgram(P._traced_homotopy, P._HOMOTOPY_STATIC)
+elif option_set == "tree-reductions":
+    options = {"cpu": P._CPU_COMPILER_OPTIONS}
+    P._compiled_path = CachedProgram(P._traced_run_path, P._STATIC, compiler_options=options)
+    P._compiled_homotopy = CachedProgram(P._traced_homotopy, P._HOMOTOPY_STATIC, compiler_options=options)
 programs = [P._compiled_path, P._compiled_homotopy]
 t0 = time.perf_counter()
 first = jaxreg.path(X, y, family=family)
@@ -134,7 +142,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cells", default=DEFAULT_CELLS, help="comma-separated NxPxRHO or binomial:NxPxRHO")
     parser.add_argument("--repeats", type=int, default=3, help="steady calls (best is reported)")
-    parser.add_argument("--sets", default=",".join(OPTION_SETS), help="option sets: jaxreg, xla-default")
+    parser.add_argument("--sets", default=",".join(OPTION_SETS), help="option sets: jaxreg, xla-default, tree-reductions, warm-cache")
     parser.add_argument("--processes", type=int, default=1,
                         help="fresh processes per problem and option set; times are their medians "
                              "(this VM's compile times vary by 20-30%% between processes)")

@@ -83,17 +83,19 @@ _CPU_COMPILER_OPTIONS = {
     "xla_llvm_disable_expensive_passes": True,
     "xla_backend_optimization_level": 1,
 }
-# Float64 programs also skip XLA's tree-reduction rewrite, which splits every reduction over
-# more than 32 numbers into a windowed partial reduction and a second one, for the accuracy
-# of long float32 sums. In float64 a sequential sum over n numbers errs by at most n eps
-# relative to the sum of magnitudes (1e-9 at n = 1e7; glmnet's Fortran sums sequentially
-# too). The path program held 75 such split reductions, each its own kernel, down to
-# reductions over m = 129 slots: binomial 100 x 1000 compiles in 2.30-2.35 s instead of
-# 2.82-2.87 s; steady paths ran 0.88-0.99x as long, Gaussian 5000 x 100 1.03-1.04x (in-process
-# A/B, benchmarks/README.md, eighteenth session).
-# Float32 programs keep the rewrite.
+# Float64 working-set programs also skip XLA's tree-reduction rewrite, which splits every
+# reduction over more than 32 numbers into a windowed partial reduction and a second one, for
+# the accuracy of long float32 sums. In float64 a sequential sum over n numbers errs by at
+# most n eps relative to the sum of magnitudes (1e-9 at n = 1e7; glmnet's Fortran sums
+# sequentially too). The working-set program held 75 such split reductions, each its own
+# kernel, down to reductions over m = 129 slots: binomial 100 x 1000 compiles in 2.30-2.35 s
+# instead of 2.82-2.87 s, and runs faster (benchmarks/README.md, eighteenth session). The
+# homotopy programs keep the rewrite: they compile in under 0.9 s with it, and their many
+# short reductions per breakpoint ran slower without it (Gaussian 1000 x 100: 3.4 against
+# 3.0-3.1 ms, `bench_compile.py --sets jaxreg,tree-reductions`). Float32 programs keep it.
 _CPU_FLOAT64_OPTIONS = {"xla_disable_hlo_passes": "tree_reduction_rewriter"}
 _CPU_OPTIONS = dict(compiler_options={"cpu": _CPU_COMPILER_OPTIONS}, float64_options={"cpu": _CPU_FLOAT64_OPTIONS})
+_CPU_HOMOTOPY_OPTIONS = dict(compiler_options={"cpu": _CPU_COMPILER_OPTIONS})
 
 _compiled_path = CachedProgram(_traced_run_path, _STATIC, **_CPU_OPTIONS)
 
@@ -105,7 +107,7 @@ def _traced_homotopy(inputs, *, family, fit_intercept, standardize, max_steps):
 
 
 _HOMOTOPY_STATIC = ("family", "fit_intercept", "standardize", "max_steps")
-_compiled_homotopy = CachedProgram(_traced_homotopy, _HOMOTOPY_STATIC, **_CPU_OPTIONS)
+_compiled_homotopy = CachedProgram(_traced_homotopy, _HOMOTOPY_STATIC, **_CPU_HOMOTOPY_OPTIONS)
 
 
 def _split_members(inputs: PathInputs):
@@ -121,7 +123,7 @@ def _traced_homotopy_batch(inputs, **static):
     return jax.lax.map(lambda member: _traced_homotopy(PathInputs(**shared, **member), **static), per_member)
 
 
-_compiled_homotopy_batch = CachedProgram(_traced_homotopy_batch, _HOMOTOPY_STATIC, **_CPU_OPTIONS)
+_compiled_homotopy_batch = CachedProgram(_traced_homotopy_batch, _HOMOTOPY_STATIC, **_CPU_HOMOTOPY_OPTIONS)
 # Gaussian lasso paths with n >= p run the homotopy first (``solvers.homotopy``); tests turn
 # it off to exercise the working-set solver on the same problems.
 USE_HOMOTOPY = True
