@@ -7,7 +7,9 @@ the high-water mark minus the resident memory just before that call: what the pa
 needs on top of X (compiled code excluded). Three runs per shape, by how X is handed over:
 ``numpy`` (as NumPy allocates it, 16-byte aligned: XLA:CPU copies it once into an aligned
 buffer), ``aligned`` (NumPy, placed on a 64-byte boundary: shared with XLA through DLPack,
-no copy) and ``jax`` (``jnp.asarray(X)``, the NumPy copy dropped: used as is). Linux only.
+no copy) and ``jax`` (``jnp.asarray(X)``, the NumPy copy dropped: used as is). ``streamed``:
+whether the path read X in row blocks (``jaxreg.streamed_gram``: the Gaussian lasso with
+n >= p on an X that XLA would copy) instead of handing it to the program. Linux only.
 
     PYTHONPATH=. python benchmarks/bench_memory.py                 # 100000 x 125 and 1000 x 12500
     PYTHONPATH=. python benchmarks/bench_memory.py --shapes 20000x625 --n-lambdas 20
@@ -61,7 +63,9 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, queue) -> N
     steady = time.perf_counter() - t
     peak = _status("VmHWM") - base
     pointer = X.unsafe_buffer_pointer() if given == "jax" else X.ctypes.data
+    block_program = jaxreg.streamed_gram._compiled_statistics.stats
     queue.put(dict(n=n, p=p, family=family, input=given, x_bytes=X.nbytes, x_64_aligned=pointer % 64 == 0,
+                   streamed=block_program["compiled"] + block_program["loaded"] > 0,
                    peak_extra_bytes=peak, ratio_extra=peak / X.nbytes, ratio_total=(peak + X.nbytes) / X.nbytes,
                    first_call_s=first, steady_s=steady, max_gap=float(res.gap.max())))
 
@@ -84,12 +88,12 @@ def main(argv=None) -> int:
     ap.add_argument("--family", default="gaussian", choices=["gaussian", "binomial"])
     ap.add_argument("--inputs", default=",".join(INPUTS), help="comma-separated, of " + ", ".join(INPUTS))
     args = ap.parse_args(argv)
-    print(f"{'shape':>12} {'X [MB]':>7} {'input':>7} {'X 64B-aligned':>13} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
+    print(f"{'shape':>12} {'X [MB]':>7} {'input':>7} {'X 64B-aligned':>13} {'streamed':>8} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
     for shape in args.shapes.split(","):
         n, p = (int(v) for v in shape.lower().split("x"))
         for given in args.inputs.split(","):
             r = measure(n, p, given, args.n_lambdas, args.family)
-            print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {given:>7} {str(r['x_64_aligned']):>13} {r['peak_extra_bytes'] / 1e6:15.1f} "
+            print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {given:>7} {str(r['x_64_aligned']):>13} {str(r['streamed']):>8} {r['peak_extra_bytes'] / 1e6:15.1f} "
                   f"{r['ratio_extra']:7.2f} {r['ratio_total']:11.2f} {r['steady_s']:10.2f} {r['max_gap']:8.1e}", flush=True)
             print("  " + json.dumps(r))
     return 0

@@ -30,9 +30,25 @@ from pathlib import Path
 import jax
 import numpy as np
 
-__all__ = ["CachedProgram", "cache_dir", "MAX_ENTRIES"]
+__all__ = ["CachedProgram", "cache_dir", "MAX_ENTRIES", "CPU_COMPILER_OPTIONS"]
 
 MAX_ENTRIES = 256
+
+# XLA:CPU compile options for jaxreg's programs only (JAX's global configuration is left
+# alone). A path program is a few hundred small kernels, and compiling them dominates a first
+# call: XLA:CPU's MLIR fusion emitters take about twice the compile time of its classic
+# elemental emitters on these kernels (gaussian 1000 x 100: 6.5 s -> 3.4 s of compile CPU
+# time), with the same results and run time. Backend optimization level 1 instead of XLA's
+# default 3 cuts another 25-30% of compile CPU time (binomial 100 x 1000: 7.4-7.8 s -> 5.2-5.5
+# s): the kernels are small or memory-bound, and steady run times were the same within noise
+# on 9 problems (1000 x 100 to 20000 x 200, both families, interleaved in one process), the
+# coefficients the same to 1e-13. Measured with benchmarks/bench_compile.py.
+CPU_COMPILER_OPTIONS = {
+    "xla_cpu_use_fusion_emitters": False,
+    "xla_llvm_disable_expensive_passes": True,
+    "xla_backend_optimization_level": 1,
+}
+
 _OFF = {"", "0", "off", "none", "false", "no"}
 
 

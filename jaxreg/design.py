@@ -15,7 +15,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Design", "column_moments", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram", "full_gram"]
+__all__ = ["Design", "column_moments", "column_scale", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram",
+           "centered_gram", "full_gram"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -53,6 +54,13 @@ def _block_rows(n: int, p: int, itemsize: int) -> int:
     return min(n, _GRAM_BLOCK_ROWS, max(8, _BLOCK_BYTES // max(1, p * itemsize)))
 
 
+def block_weights(w, start, first_new, rows: int):
+    """Weights of the ``rows`` rows from ``start``: ``w``, 0 on rows before ``first_new`` (a
+    last block shifted back to end at row n repeats rows an earlier block covered)."""
+    wb = jax.lax.dynamic_slice_in_dim(w, start, rows, 0)
+    return jnp.where(start + jnp.arange(rows) >= first_new, wb, 0.0)
+
+
 def _fold_row_blocks(X, w, step, init):
     """``acc = step(acc, Xb, wb)`` over row blocks of ``_block_rows`` rows, so that
     elementwise work on X never materializes more than one block. The last block is
@@ -65,10 +73,31 @@ def _fold_row_blocks(X, w, step, init):
     def block(i, acc):
         start = jnp.minimum(i * rows, n - rows)
         Xb = jax.lax.dynamic_slice_in_dim(X, start, rows, 0)
-        wb = jax.lax.dynamic_slice_in_dim(w, start, rows, 0)
-        return step(acc, Xb, jnp.where(start + jnp.arange(rows) >= i * rows, wb, 0.0))
+        return step(acc, Xb, block_weights(w, start, i * rows, rows))
 
     return jax.lax.fori_loop(0, -(-n // rows), block, init)
+
+
+def moments_step(acc, Xb, wb, center, reference):
+    """One row block's terms of ``column_moments``' second pass: ``acc = (variance,
+    differing)`` plus ``sum_i wb_i (x_ij - m_j)^2`` and the count of used rows (``wb > 0``)
+    that differ from ``reference`` (exact in floating point)."""
+    variance, differing = acc
+    dev = Xb - center
+    variance = variance + jnp.matmul(wb, dev * dev, precision=_HIGHEST)
+    differs = (Xb != reference).astype(Xb.dtype)
+    differing = differing + jnp.matmul((wb > 0).astype(Xb.dtype), differs, precision=_HIGHEST)
+    return variance, differing
+
+
+def gram_step(G, Xb, wb, center):
+    """``G`` plus one row block's centered Gram ``(Xb - m)^T diag(wb) (Xb - m)`` (p, p)."""
+    # The centered block is formed transposed, (p, rows), so that the product contracts the
+    # contiguous axis of both operands: XLA:CPU runs that 1.5x faster than
+    # ``Xb^T (w Xb)``, which contracts the strided rows (1000 x 100: 630 -> 430 us). The
+    # barrier keeps XLA from folding the transpose back into the product.
+    Bt = jax.lax.optimization_barrier((Xb - center).T)
+    return G + jnp.matmul(Bt * wb[None, :], Bt.T, precision=_HIGHEST)
 
 
 def column_moments(X, w, fit_intercept: bool):
@@ -92,17 +121,8 @@ def column_moments(X, w, fit_intercept: bool):
     used = w > 0
     reference = X[jnp.argmax(used)] if fit_intercept else jnp.zeros(p, X.dtype)
 
-    def step(acc, Xb, wb):
-        variance, differing = acc
-        dev = Xb - center
-        variance = variance + jnp.matmul(wb, dev * dev, precision=_HIGHEST)
-        # Counts of used rows differing from the reference: exact in floating point.
-        differs = (Xb != reference).astype(X.dtype)
-        differing = differing + jnp.matmul((wb > 0).astype(X.dtype), differs, precision=_HIGHEST)
-        return variance, differing
-
     init = (jnp.zeros(p, X.dtype), jnp.zeros(p, X.dtype))
-    variance, differing = _fold_row_blocks(X, w, step, init)
+    variance, differing = _fold_row_blocks(X, w, lambda acc, Xb, wb: moments_step(acc, Xb, wb, center, reference), init)
     return center, variance, differing == 0
 
 
@@ -114,12 +134,16 @@ def make_design(X, center, variance, standardize: bool) -> Design:
     intercept ``m = 0`` and ``s_j = sqrt(sum_i w_i x_ij^2)``. Constant columns get ``s = 1``
     (the caller fixes their coefficients at zero).
     """
-    if standardize:
-        scale = jnp.sqrt(variance)
-        scale = jnp.where(scale > 0, scale, 1.0)
-    else:
-        scale = jnp.ones(X.shape[1], X.dtype)
+    scale = column_scale(variance, standardize)
     return Design(X, center, scale, 1.0 / scale, jnp.sqrt(variance) / scale)
+
+
+def column_scale(variance, standardize: bool):
+    """``s_j = sqrt(variance_j)`` (1 for constant columns) with ``standardize``, else 1: (p,)."""
+    if not standardize:
+        return jnp.ones_like(variance)
+    scale = jnp.sqrt(variance)
+    return jnp.where(scale > 0, scale, 1.0)
 
 
 def matvec(d: Design, b):
@@ -177,25 +201,19 @@ def column_gram(d: Design, w, j):
     return augmented_rmatvec(d, w * col)
 
 
+def centered_gram(X, w, center):
+    """``(X - 1 m^T)^T diag(w) (X - 1 m^T)`` (p, p), in one blocked pass over the rows of X
+    (n, p): each row block is centered before the product (forming ``X^T W X - m m^T``
+    instead would cancel catastrophically for columns whose mean is large against their
+    spread, in float32 already at a mean of 100 sd), so the only temporary is one block."""
+    return _fold_row_blocks(X, w, lambda G, Xb, wb: gram_step(G, Xb, wb, center), jnp.zeros((X.shape[1],) * 2, X.dtype))
+
+
 def full_gram(d: Design, w):
-    """``Xs_aug^T diag(w) Xs_aug``: shape (p + 2, p + 2), in one blocked pass over the rows.
-
-    Row blocks (``_block_rows``) are centered before the product (forming
-    ``X^T W X - m m^T`` instead would cancel catastrophically for columns whose mean is large
-    against their spread, in float32 already at a mean of 100 sd), so the only temporary is
-    one block. Column ``j`` equals ``column_gram(d, w, j)``.
-    """
+    """``Xs_aug^T diag(w) Xs_aug``: shape (p + 2, p + 2), from ``centered_gram`` (one blocked
+    pass over the rows). Column ``j`` equals ``column_gram(d, w, j)``."""
     p = d.X.shape[1]
-
-    def step(G, Xb, wb):
-        # The centered block is formed transposed, (p, rows), so that the product contracts
-        # the contiguous axis of both operands: XLA:CPU runs that 1.5x faster than
-        # ``Xb^T (w Xb)``, which contracts the strided rows (1000 x 100: 630 -> 430 us). The
-        # barrier keeps XLA from folding the transpose back into the product.
-        Bt = jax.lax.optimization_barrier((Xb - d.center).T)
-        return G + jnp.matmul(Bt * wb[None, :], Bt.T, precision=_HIGHEST)
-
-    G = _fold_row_blocks(d.X, w, step, jnp.zeros((p, p), d.X.dtype))
+    G = centered_gram(d.X, w, d.center)
     G = G * (d.inv_scale[:, None] * d.inv_scale[None, :])
     ones = rmatvec(d, w)  # Xs^T W 1
     top = jnp.concatenate([G, ones[:, None], jnp.zeros((p, 1), G.dtype)], axis=1)

@@ -27,12 +27,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxreg import streamed_gram
 from jaxreg._blas import single_threaded_blas
+from jaxreg._program_cache import CPU_COMPILER_OPTIONS as _CPU_COMPILER_OPTIONS
 from jaxreg._program_cache import CachedProgram
 from jaxreg._validation import validate_inputs, validate_lambdas
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
-from jaxreg.solvers.homotopy import run_lasso_homotopy
+from jaxreg.solvers.homotopy import run_lasso_homotopy, run_lasso_homotopy_from_statistics
 from jaxreg.solvers.working_set import _FULL_GRAM_MAX_P, PathInputs, run_path
 
 __all__ = ["path", "ConvergenceWarning", "SeparationWarning", "trace_count"]
@@ -51,8 +53,9 @@ _CAPACITY_HINT: dict = {}
 
 
 def trace_count() -> int:
-    """Number of times the path program has been traced (compiled) in this process."""
-    return _TRACES["count"]
+    """Number of times a path program (or a block program of ``streamed_gram``) has been
+    traced (compiled) in this process."""
+    return _TRACES["count"] + streamed_gram._TRACES["count"]
 
 
 def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, pure_linalg=False):
@@ -69,20 +72,6 @@ def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, pu
 
 _STATIC = ("family", "capacity", "fit_intercept", "standardize")
 
-# XLA:CPU compile options for the path programs only (JAX's global configuration is left
-# alone). The program is a few hundred small kernels, and compiling them dominates a first
-# call: XLA:CPU's MLIR fusion emitters take about twice the compile time of its classic
-# elemental emitters on these kernels (gaussian 1000 x 100: 6.5 s -> 3.4 s of compile CPU
-# time), with the same results and run time. Backend optimization level 1 instead of XLA's
-# default 3 cuts another 25-30% of compile CPU time (binomial 100 x 1000: 7.4-7.8 s -> 5.2-5.5
-# s): the kernels are small or memory-bound, and steady run times were the same within noise
-# on 9 problems (1000 x 100 to 20000 x 200, both families, interleaved in one process), the
-# coefficients the same to 1e-13. Measured with benchmarks/bench_compile.py.
-_CPU_COMPILER_OPTIONS = {
-    "xla_cpu_use_fusion_emitters": False,
-    "xla_llvm_disable_expensive_passes": True,
-    "xla_backend_optimization_level": 1,
-}
 # Float64 working-set programs also skip XLA's tree-reduction rewrite, which splits every
 # reduction over more than 32 numbers into a windowed partial reduction and a second one, for
 # the accuracy of long float32 sums. In float64 a sequential sum over n numbers errs by at
@@ -108,6 +97,16 @@ def _traced_homotopy(inputs, *, family, fit_intercept, standardize, max_steps):
 
 _HOMOTOPY_STATIC = ("family", "fit_intercept", "standardize", "max_steps")
 _compiled_homotopy = CachedProgram(_traced_homotopy, _HOMOTOPY_STATIC, **_CPU_HOMOTOPY_OPTIONS)
+
+
+def _traced_homotopy_statistics(inputs, stats, *, family, fit_intercept, standardize, max_steps):
+    _TRACES["count"] += 1
+    return run_lasso_homotopy_from_statistics(inputs, stats, family=family, fit_intercept=fit_intercept,
+                                              standardize=standardize, max_steps=max_steps)
+
+
+# The homotopy from statistics streamed off a host X (``streamed_gram``): its inputs hold no X.
+_compiled_homotopy_statistics = CachedProgram(_traced_homotopy_statistics, _HOMOTOPY_STATIC, **_CPU_HOMOTOPY_OPTIONS)
 
 
 def _split_members(inputs: PathInputs):
@@ -396,6 +395,16 @@ def _unpad_member(out: dict, K: int) -> dict:
 _SMALL_X_BYTES = 1 << 20
 
 
+def _jax_owner(X: np.ndarray):
+    """The JAX array (on one device) whose memory the NumPy view ``X`` is (``np.asarray`` of
+    a ``jax.Array`` on CPU, read-only), or None."""
+    owner = getattr(X.base, "obj", None) if isinstance(X.base, memoryview) else None
+    if (isinstance(owner, jax.Array) and owner.shape == X.shape and owner.dtype == X.dtype
+            and len(owner.devices()) == 1 and owner.unsafe_buffer_pointer() == X.ctypes.data):
+        return owner
+    return None
+
+
 def _device_matrix(X: np.ndarray):
     """X as a JAX array, shared rather than copied where XLA:CPU allows it, so that a path's
     peak memory is X plus the solver state (the program never writes to its inputs).
@@ -410,9 +419,8 @@ def _device_matrix(X: np.ndarray):
     """
     if jax.default_backend() != "cpu" or not X.flags.c_contiguous:
         return jnp.asarray(X)
-    owner = getattr(X.base, "obj", None) if isinstance(X.base, memoryview) else None
-    if (isinstance(owner, jax.Array) and owner.shape == X.shape and owner.dtype == X.dtype
-            and len(owner.devices()) == 1 and owner.unsafe_buffer_pointer() == X.ctypes.data):
+    owner = _jax_owner(X)
+    if owner is not None:
         return owner
     if X.nbytes <= _SMALL_X_BYTES:
         return X
@@ -422,6 +430,27 @@ def _device_matrix(X: np.ndarray):
         except (TypeError, ValueError, RuntimeError, BufferError):  # pragma: no cover - old NumPy / JAX
             pass
     return jnp.asarray(X)
+
+
+def _shared_with_xla(X: np.ndarray) -> bool:
+    """Whether ``_device_matrix`` hands a large X to XLA:CPU without copying it."""
+    if jax.default_backend() != "cpu" or not X.flags.c_contiguous:
+        return False
+    if _jax_owner(X) is not None:
+        return True
+    return bool(X.flags.writeable and X.flags.aligned and X.ctypes.data % 64 == 0)
+
+
+# A Gaussian lasso homotopy on an X of at least this many bytes that XLA:CPU would copy reads
+# X in row blocks instead (``streamed_gram``): the path then holds X once, not twice.
+_STREAM_MIN_BYTES = 1 << 25
+
+
+def _streams_statistics(X: np.ndarray, batched: bool, padded: bool) -> bool:
+    """Whether the homotopy takes its statistics from row blocks of the host ``X`` (CPU, one
+    member, no padding, a large X that XLA would otherwise copy)."""
+    return (not batched and not padded and jax.default_backend() == "cpu" and X.nbytes >= _STREAM_MIN_BYTES
+            and not _shared_with_xla(X))
 
 
 # float32 matrix products on a column whose mean is K times its spread lose log10(K) digits
@@ -506,11 +535,18 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
     capacity = min(p_pad, max(capacity, n_unpen + 1))
     pieces = [[] for _ in range(B)]
     with jax.enable_x64(is64), single_threaded_blas():
-        X_device = _device_matrix(current.X)
+        X_device = None
         if _homotopy_applies(fam, all_lasso, batched, inputs, n, p, p_pad):
-            program = _compiled_homotopy_batch if batched else _compiled_homotopy
-            out = program(_program_args(current, X_device, batched), family=fam, fit_intercept=bool(fit_intercept),
-                          standardize=bool(standardize), max_steps=_homotopy_max_steps(p_pad))
+            static = dict(family=fam, fit_intercept=bool(fit_intercept), standardize=bool(standardize),
+                          max_steps=_homotopy_max_steps(p_pad))
+            if _streams_statistics(current.X, batched, (n_pad, p_pad) != (n, p)):
+                stats = streamed_gram.stream_gram_statistics(current.X, current.y[0], current.w[0], current.offset[0], fam,
+                                                             bool(fit_intercept))
+                out = _compiled_homotopy_statistics(_program_args(current, None, batched), stats, **static)
+            else:
+                X_device = _device_matrix(current.X)
+                program = _compiled_homotopy_batch if batched else _compiled_homotopy
+                out = program(_program_args(current, X_device, batched), **static)
             out = _collect(out, pieces, batched, K, x_shift)
             unfinished = out["k_end"] < K
             if not np.any(unfinished[:B]):
@@ -518,6 +554,8 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
             # A lambda did not certify: the working-set program resumes there, warm-started
             # (members that finished get start = K_pad: nothing to do).
             current = _resume(current, out, unfinished, K_pad, p_pad)
+        if X_device is None:
+            X_device = _device_matrix(current.X)
         while True:
             out = _program(batched)(
                 _program_args(current, X_device, batched),

@@ -30,6 +30,8 @@ does not certify (a singular ``G_AA``, a path with more pieces than ``max_steps`
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 from jax.experimental.layout import Layout, with_layout_constraint
@@ -38,9 +40,10 @@ from jaxreg import design as dsg
 from jaxreg import penalties
 from jaxreg.families import Family
 from jaxreg.solvers.quadratic import _factor_ok, _lapack_cholesky
-from jaxreg.solvers.working_set import PathInputs, _dual_value, _null_intercept, standardized_problem
+from jaxreg.solvers.working_set import PathInputs, _dual_value, _null_intercept, standardized_bounds
 
-__all__ = ["run_lasso_homotopy"]
+__all__ = ["GramStatistics", "gram_statistics", "run_lasso_homotopy", "run_lasso_homotopy_from_statistics",
+           "working_response"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 # A feature whose Schur complement in G_AA is below this many eps times its diagonal is
@@ -243,27 +246,27 @@ def lasso_homotopy(G, c, pf, allowed, lambdas, lambda_max, max_steps: int):
     return state["B"], state["recorded"], state["pieces"]
 
 
-def certify_gaussian(design: dsg.Design, G, c, yy, y, w, family: Family, pf, lo, hi, lambdas, B):
+def certify_gaussian(G, c, yy, y, w, family: Family, pf, lo, hi, lambdas, B, residual_moments=None):
     """Per lambda: ``(primal objective, relative duality gap, max KKT violation, deviance)``
     of the lasso coefficients ``B`` (K, p), as ``working_set._certificate`` computes them for
-    one lambda: residual moments from the Gram (from the rows where that cancels), the dual
-    point ``s w r`` scaled into the dual feasible set."""
+    one lambda: residual moments from the Gram, the dual point ``s w r`` scaled into the dual
+    feasible set.
+
+    The Gram's residual sum of squares ``yy - 2 b.c + b.G b`` cancels when the fit is nearly
+    exact (below ``1e-6 yy``). There ``residual_moments(b)``, ``(sum w r^2, sum w r y)`` from
+    the rows, replaces it; without it (statistics streamed from a host X: no rows in the
+    program) such a lambda gets gap ``inf``, and the caller re-solves it from X.
+    """
     GB = jnp.matmul(B, G, precision=_HIGHEST)
     bc = jnp.matmul(B, c, precision=_HIGHEST)
     rr = yy - 2.0 * bc + jnp.sum(B * GB, axis=1)
     ry = yy - bc
     accurate = rr > 1e-6 * yy
 
-    def from_rows(_):
+    if residual_moments is not None:
         # One lambda at a time: a (K, n) block of residuals would hold K / p copies of X.
-        def moments(b):
-            r = y - dsg.matvec(design, b)
-            return jnp.sum(w * r * r), jnp.sum(w * r * y)
-
-        return jax.lax.map(moments, B)
-
-    rr_rows, ry_rows = jax.lax.cond(jnp.all(accurate), lambda _: (rr, ry), from_rows, None)
-    rr, ry = jnp.where(accurate, rr, rr_rows), jnp.where(accurate, ry, ry_rows)
+        rows = jax.lax.cond(jnp.all(accurate), lambda _: (rr, ry), lambda _: jax.lax.map(residual_moments, B), None)
+        rr, ry = jnp.where(accurate, rr, rows[0]), jnp.where(accurate, ry, rows[1])
     grads = c[None, :] - GB
     saturated = jnp.sum(w * family.saturated_loss(y))
 
@@ -279,7 +282,43 @@ def certify_gaussian(design: dsg.Design, G, c, yy, y, w, family: Family, pf, lo,
         viol = penalties.kkt_violation(-g, b, l1, l2, lo, hi)
         return primal, rel_gap, jnp.max(viol), 2.0 * (loss - saturated)
 
-    return jax.vmap(one)(B, grads, lambdas, rr, ry)
+    primal, rel_gap, kkt, deviance = jax.vmap(one)(B, grads, lambdas, rr, ry)
+    if residual_moments is None:
+        rel_gap = jnp.where(accurate, rel_gap, jnp.inf)
+    return primal, rel_gap, kkt, deviance
+
+
+class GramStatistics(NamedTuple):
+    """What the Gaussian lasso homotopy needs of X (n, p), with weights ``w`` (n,) summing to
+    one and the weighted working response ``r = w * y_work`` (n,) (``working_response``):
+
+    - ``center``, ``variance``, ``constant`` (p,): ``design.column_moments(X, w, fit_intercept)``;
+    - ``gram`` (p, p): ``design.centered_gram(X, w, center)``, unscaled;
+    - ``xr`` (p,) = ``X^T r`` and ``r_total`` = ``sum(r)`` (scalar).
+
+    ``gram_statistics`` computes them from X inside a program; ``streamed_gram`` from row
+    blocks of a host X.
+    """
+
+    center: jax.Array
+    variance: jax.Array
+    constant: jax.Array
+    gram: jax.Array
+    xr: jax.Array
+    r_total: jax.Array
+
+
+def working_response(family: Family, y, w, offset, fit_intercept: bool):
+    """``(y_work, null_b0)``: the response less the offset and the null model's intercept (n,)."""
+    null_b0 = _null_intercept(family, y, w, offset, fit_intercept)
+    return y - offset - null_b0, null_b0
+
+
+def gram_statistics(X, w, r, fit_intercept: bool) -> GramStatistics:
+    """``GramStatistics`` of ``X`` (n, p) in two blocked passes over its rows."""
+    center, variance, constant = dsg.column_moments(X, w, fit_intercept)
+    gram = dsg.centered_gram(X, w, center)
+    return GramStatistics(center, variance, constant, gram, jnp.matmul(r, X, precision=_HIGHEST), jnp.sum(r))
 
 
 def run_lasso_homotopy(inputs: PathInputs, *, family: Family, fit_intercept: bool, standardize: bool, max_steps: int):
@@ -290,19 +329,43 @@ def run_lasso_homotopy(inputs: PathInputs, *, family: Family, fit_intercept: boo
     Requires (checked by the caller): Gaussian family, ``l1_ratio = 1``, every ``pf > 0``, no
     finite bound, n >= p.
     """
-    X, y, w, offset = inputs.X, inputs.y, inputs.w, inputs.offset
-    dtype = X.dtype
-    p = X.shape[1]
+    X, w = inputs.X, inputs.w
+    y_work, null_b0 = working_response(family, inputs.y, w, inputs.offset, fit_intercept)
+    stats = gram_statistics(X, w, w * y_work, fit_intercept)
+    design = dsg.make_design(X, stats.center, stats.variance, standardize)
+
+    def residual_moments(b):
+        r = y_work - dsg.matvec(design, b)
+        return jnp.sum(w * r * r), jnp.sum(w * r * y_work)
+
+    return _homotopy_path(inputs, stats, y_work, null_b0, residual_moments, family=family, standardize=standardize,
+                          max_steps=max_steps)
+
+
+def run_lasso_homotopy_from_statistics(inputs: PathInputs, stats: GramStatistics, *, family: Family, fit_intercept: bool,
+                                       standardize: bool, max_steps: int):
+    """``run_lasso_homotopy`` from ``stats`` (``inputs.X`` unused, may be None), for an X
+    whose statistics were streamed from the host. A lambda whose certificate needs the rows
+    (a nearly exact fit) ends the path there (``k_end``): the caller re-solves it from X."""
+    y_work, null_b0 = working_response(family, inputs.y, inputs.w, inputs.offset, fit_intercept)
+    return _homotopy_path(inputs, stats, y_work, null_b0, None, family=family, standardize=standardize, max_steps=max_steps)
+
+
+def _homotopy_path(inputs: PathInputs, stats: GramStatistics, y_work, null_b0, residual_moments, *, family: Family,
+                   standardize: bool, max_steps: int):
+    y, w, offset = inputs.y, inputs.w, inputs.offset
+    dtype = stats.gram.dtype
+    p = stats.gram.shape[0]
     K = inputs.lambdas.shape[0]
-    design, constant, lo, hi = standardized_problem(X, w, inputs.lower, inputs.upper, fit_intercept, standardize)
+    scale = dsg.column_scale(stats.variance, standardize)
+    inv_scale = 1.0 / scale
+    lo, hi = standardized_bounds(inputs.lower, inputs.upper, stats.constant, scale)
     allowed = lo < hi
 
-    null_b0 = _null_intercept(family, y, w, offset, fit_intercept)
     null_dev = family.deviance(y, null_b0 + offset, w)
-    y_work = y - offset - null_b0
-    c = dsg.rmatvec(design, w * y_work)
+    c = (stats.xr - stats.center * stats.r_total) * inv_scale  # Xs^T W y_work
     yy = jnp.sum(w * y_work * y_work)
-    G = dsg.full_gram(design, w)[:p, :p]
+    G = stats.gram * (inv_scale[:, None] * inv_scale[None, :])
     G = 0.5 * (G + G.T)
 
     ratio = jnp.where(allowed, jnp.abs(c) / inputs.pf, 0.0)
@@ -311,7 +374,8 @@ def run_lasso_homotopy(inputs: PathInputs, *, family: Family, fit_intercept: boo
     lambdas = jnp.where(inputs.grid_from_ratios, inputs.lambdas * lambda_max, inputs.lambdas)
 
     B, recorded, steps = lasso_homotopy(G, c, inputs.pf, allowed, lambdas, raw_max, max_steps)
-    objective, gap, kkt, deviance = certify_gaussian(design, G, c, yy, y_work, w, family, inputs.pf, lo, hi, lambdas, B)
+    objective, gap, kkt, deviance = certify_gaussian(G, c, yy, y_work, w, family, inputs.pf, lo, hi, lambdas, B,
+                                                     residual_moments)
     converged = recorded & (gap <= inputs.tol)
     failed = jnp.nonzero(~converged, size=1, fill_value=K)[0][0].astype(jnp.int32)
     previous = jnp.where(failed > 0, B[jnp.maximum(failed - 1, 0)], 0.0)
@@ -333,9 +397,9 @@ def run_lasso_homotopy(inputs: PathInputs, *, family: Family, fit_intercept: boo
         lambda_max=lambda_max,
         lambda_max_ok=raw_max > 0,
         null_deviance=null_dev,
-        center=design.center,
-        scale=design.scale,
-        constant=constant,
+        center=stats.center,
+        scale=scale,
+        constant=stats.constant,
         intercept_shift=null_b0,
         last_b=jnp.concatenate([previous, jnp.zeros(2, dtype)]),
     )

@@ -826,9 +826,12 @@ def standardized_problem(X, w, lower, upper, fit_intercept: bool, standardize: b
     at zero)."""
     center, variance, constant = dsg.column_moments(X, w, fit_intercept)
     design = dsg.make_design(X, center, variance, standardize)
-    lower = jnp.where(constant, 0.0, lower * design.scale)
-    upper = jnp.where(constant, 0.0, upper * design.scale)
-    return design, constant, lower, upper
+    return (design, constant) + standardized_bounds(lower, upper, constant, design.scale)
+
+
+def standardized_bounds(lower, upper, constant, scale):
+    """``(lower, upper)`` (p,) on the standardized scale; 0 for degenerate columns."""
+    return jnp.where(constant, 0.0, lower * scale), jnp.where(constant, 0.0, upper * scale)
 
 
 def _null_intercept(family: Family, y, w, offset, fit_intercept: bool):

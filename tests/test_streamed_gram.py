@@ -1,0 +1,180 @@
+"""The Gaussian lasso homotopy on statistics streamed from row blocks of a host X
+(``jaxreg.streamed_gram``): the same statistics as the program computes from X, the same path,
+certified at every lambda, and X never copied whole into XLA's memory."""
+
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxreg
+from jaxreg.datasets import make_glmnet_benchmark
+from jaxreg.families import get_family
+from jaxreg.solvers import homotopy
+
+P = importlib.import_module("jaxreg.path")
+S = importlib.import_module("jaxreg.streamed_gram")
+
+# 2000 x 30 is not padded to a bucket (``path.padded_shape``): X reaches the program as given.
+N, NP = 2000, 30
+
+
+def _misaligned(X):
+    """A copy of ``X`` 16 bytes past a 64-byte boundary, as NumPy places large arrays."""
+    buf = np.empty(X.nbytes + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + 16
+    out = buf[start:start + X.nbytes].view(X.dtype).reshape(X.shape)
+    out[:] = X
+    return out
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 17 rows at p = 30 (2000 is no multiple: the last block is shifted back) and
+    streaming at any size."""
+    monkeypatch.setattr(S, "BLOCK_BYTES", 17 * NP * 8)
+    monkeypatch.setattr(P, "_STREAM_MIN_BYTES", 0)
+
+
+@pytest.fixture
+def no_copy(monkeypatch):
+    """Fails a path that hands X to XLA (``path._device_matrix``)."""
+
+    def refuse(X):
+        raise AssertionError("X was handed to XLA whole")
+
+    monkeypatch.setattr(P, "_device_matrix", refuse)
+
+
+def _data(dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, NP))
+    X[:, 3] = 5.0  # constant: degenerate with an intercept
+    X[:, 7] = 1e3 + 0.1 * X[:, 7]  # mean 1e4 sd: centering before the products matters
+    w = rng.uniform(0.0, 2.0, N)
+    w[:50] = 0.0  # the first used row is row 50
+    w /= w.sum()
+    y = X[:, :5] @ np.array([1.0, -2.0, 0.5, 0.0, 1.5]) + rng.standard_normal(N)
+    offset = 0.1 * rng.standard_normal(N)
+    return X.astype(dtype), y.astype(dtype), w.astype(dtype), offset.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_streamed_statistics_match_the_programs(dtype, fit_intercept, small_blocks):
+    """Every field of ``GramStatistics`` from 118 blocks of 17 rows against
+    ``homotopy.gram_statistics`` on the whole X (blocks of 1024 rows): the same sums in a
+    different grouping, equal to rounding; the constant columns exactly."""
+    X, y, w, offset = _data(dtype)
+    family = get_family("gaussian")
+    with jax.enable_x64(dtype == np.float64):
+        streamed = S.stream_gram_statistics(_misaligned(X), y, w, offset, family, fit_intercept)
+        y_work = homotopy.working_response(family, jnp.asarray(y), jnp.asarray(w), jnp.asarray(offset), fit_intercept)[0]
+        r = np.asarray(jnp.asarray(w) * y_work)
+        whole = jax.jit(homotopy.gram_statistics, static_argnums=3)(jnp.asarray(X), jnp.asarray(w), jnp.asarray(r), fit_intercept)
+    # Rounding bounds: 64 eps times the sums of magnitudes (the two sum the same terms in
+    # different groupings), plus, for sums about the center, what a center off by dm moves.
+    eps = np.finfo(dtype).eps
+    X64, w64 = X.astype(np.float64), w.astype(np.float64)
+    Xc = np.abs(X64 - (w64 @ X64 if fit_intercept else 0.0))
+    dm = 64 * eps * (w64 @ np.abs(X64)) if fit_intercept else np.zeros(NP)
+    spread = w64 @ Xc
+    r = np.abs(r.astype(np.float64))
+    bounds = {
+        "center": dm,
+        "variance": 64 * eps * (w64 @ Xc ** 2) + 2 * dm * spread + dm ** 2,
+        "gram": 64 * eps * (Xc.T @ (w64[:, None] * Xc)) + np.outer(dm, spread) + np.outer(spread, dm) + np.outer(dm, dm),
+        "xr": 64 * eps * (np.abs(X64).T @ r),
+    }
+    for field, bound in bounds.items():
+        a, b = np.asarray(getattr(streamed, field), np.float64), np.asarray(getattr(whole, field), np.float64)
+        assert np.all(np.abs(a - b) <= bound), (field, np.max(np.abs(a - b) / np.where(bound > 0, bound, 1)))
+    np.testing.assert_array_equal(np.asarray(streamed.constant), np.asarray(whole.constant))
+    assert bool(np.asarray(streamed.constant)[3]) == fit_intercept
+    assert abs(float(streamed.r_total) - float(whole.r_total)) <= 64 * eps * r.sum()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"fit_intercept": False}, {"standardize": False},
+                                    {"penalty_factor": np.linspace(0.5, 2.0, NP)}], ids=str)
+def test_streamed_path_matches_the_copied_one_without_copying_X(kwargs, small_blocks, no_copy, monkeypatch):
+    """An X XLA:CPU would copy (16 bytes off a 64-byte boundary) is streamed: the path never
+    hands X to XLA, certifies every lambda, and its coefficients are the in-memory
+    homotopy's to the tolerance's scale."""
+    X, y, w, offset = _data(seed=1)
+    X[:, 7] = np.random.default_rng(2).standard_normal(N)
+    Xm = _misaligned(X)
+    tol = 1e-10
+    res = jaxreg.path(Xm, y, sample_weight=w + 0.01, offset=offset, tol=tol, **kwargs)
+    monkeypatch.undo()
+    assert not P._shared_with_xla(Xm)
+    ref = jaxreg.path(X, y, sample_weight=w + 0.01, offset=offset, tol=tol, **kwargs)
+    assert res.converged.all() and res.gap.max() <= tol
+    scale = np.abs(ref.coef).max()
+    np.testing.assert_allclose(res.coef, ref.coef, rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(res.intercept, ref.intercept, rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=10 * tol)
+    np.testing.assert_allclose(res.dev_ratio, ref.dev_ratio, rtol=0, atol=1e-9)
+
+
+def test_read_only_memmap_is_streamed(tmp_path, small_blocks, no_copy, monkeypatch):
+    """A read-only memory map (which XLA:CPU would copy) is read block by block."""
+    X, y, _, _ = _data(seed=3)
+    X[:, 7] = np.random.default_rng(4).standard_normal(N)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    res = jaxreg.path(mapped, y, tol=1e-10)
+    assert res.converged.all()
+    monkeypatch.undo()  # the reference: X in memory, handed to the program whole
+    ref = homotopy_reference(X, y)
+    np.testing.assert_allclose(res.coef, ref.coef, rtol=0, atol=1e-6 * np.abs(ref.coef).max())
+
+
+def homotopy_reference(X, y, **kwargs):
+    """The in-memory homotopy's path (default threshold: a small X is never streamed)."""
+    assert not P._streams_statistics(X, False, False)
+    return jaxreg.path(X, y, tol=1e-10, **kwargs)
+
+
+def test_a_nearly_exact_fit_is_finished_from_X(small_blocks, monkeypatch):
+    """Noise-free y: at the small lambdas the Gram's residual sum of squares cancels, the
+    statistics program cannot certify them (no rows), and the working-set program finishes
+    the path from X. The result is certified and matches the in-memory homotopy's."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((N, NP))
+    y = X @ rng.standard_normal(NP)
+    handed = []
+    device_matrix = P._device_matrix
+    monkeypatch.setattr(P, "_device_matrix", lambda X: handed.append(X.shape) or device_matrix(X))
+    res = jaxreg.path(_misaligned(X), y, tol=1e-10)
+    assert handed == [(N, NP)]  # once, for the working-set program
+    assert res.converged.all() and res.gap.max() <= 1e-10
+    monkeypatch.undo()
+    ref = homotopy_reference(X, y)
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-9)
+    np.testing.assert_allclose(res.coef, ref.coef, rtol=0, atol=1e-6 * np.abs(ref.coef).max())
+
+
+def test_float32_is_streamed_in_float32(small_blocks, no_copy, monkeypatch):
+    X, y, _, _ = _data(np.float32, seed=6)
+    # No constant or large-mean column: those make float32 paths run on a shifted copy of X
+    # (``path.float32_shift``), which XLA may share or copy depending on its alignment.
+    X[:, [3, 7]] = np.random.default_rng(7).standard_normal((N, 2)).astype(np.float32)
+    res = jaxreg.path(_misaligned(X), y)
+    assert res.coef.dtype == np.float32 and res.converged.all()
+    monkeypatch.undo()
+    ref = jaxreg.path(X.astype(np.float64), y.astype(np.float64))
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-3)
+
+
+def test_aligned_and_small_inputs_are_not_streamed(monkeypatch):
+    """The default threshold: X of 32 MB or more that XLA would copy. A 64-byte-aligned X, a
+    JAX array and a small X go to the program whole."""
+    X = np.zeros((N, NP))
+    assert not P._streams_statistics(X, False, False)  # 480 kB
+    big = np.empty((1 << 22) + 8)[1:][: 1 << 22].reshape(-1, 64)  # 32 MB, 8 bytes off
+    assert P._streams_statistics(big, False, False)
+    assert not P._streams_statistics(big, True, False) and not P._streams_statistics(big, False, True)
+    with jax.enable_x64(True):
+        assert not P._streams_statistics(np.asarray(jnp.zeros((1 << 16, 64))), False, False)
