@@ -4,10 +4,12 @@ For each shape, in a fresh process: X (float64, glmnet recipe, rho = 0.5) is bui
 is solved to compile the program, the kernel's high-water mark of resident memory is reset
 (``/proc/self/clear_refs``), and a second path on the same X is solved. The reported peak is
 the high-water mark minus the resident memory just before that call: what the path itself
-needs on top of X (compiled code excluded). Three runs per shape, by how X is handed over:
+needs on top of X (compiled code excluded). One run per shape and way of handing X over:
 ``numpy`` (as NumPy allocates it, 16-byte aligned: XLA:CPU copies it once into an aligned
 buffer), ``aligned`` (NumPy, placed on a 64-byte boundary: shared with XLA through DLPack,
-no copy) and ``jax`` (``jnp.asarray(X)``, the NumPy copy dropped: used as is). ``streamed``:
+no copy), ``jax`` (``jnp.asarray(X)``, the NumPy copy dropped: used as is) and ``memmap``
+(``np.load(..., mmap_mode="r")`` of X saved to a temporary ``.npy``: read-only, so XLA would
+copy it; its pages, once read, count as resident memory of the process). ``streamed``:
 whether the path read X in row blocks (``jaxreg.streamed_gram``: the Gaussian lasso with
 n >= p on an X that XLA would copy) instead of handing it to the program. Linux only.
 
@@ -29,7 +31,7 @@ def _status(key: str) -> int:
         return int(next(line for line in f if line.startswith(key)).split()[1]) * 1024
 
 
-INPUTS = ("numpy", "aligned", "jax")
+INPUTS = ("numpy", "aligned", "jax", "memmap")
 
 
 def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, queue) -> None:
@@ -50,6 +52,16 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, queue) -> N
         X = buf[off : off + X0.nbytes].view(np.float64).reshape(n, p)
         X[:] = X0
         del X0
+    elif given == "memmap":
+        import os
+        import tempfile
+
+        fd, name = tempfile.mkstemp(suffix=".npy")
+        os.close(fd)
+        np.save(name, X0)
+        del X0
+        X = np.load(name, mmap_mode="r")
+        os.unlink(name)  # the mapping keeps the file's data until the process ends
     else:
         X = np.ascontiguousarray(X0)
     t = time.perf_counter()

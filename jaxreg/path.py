@@ -412,10 +412,10 @@ def _device_matrix(X: np.ndarray):
     - a NumPy view of a JAX array (``np.asarray`` of a ``jax.Array`` on CPU, read-only) gives
       back that array;
     - an X of at most ``_SMALL_X_BYTES`` stays a NumPy array, which the compiled call copies
-      itself: on 1000 x 100 the DLPack import took 0.2 ms of a 5.5 ms path;
-    - a larger writeable C-contiguous X is shared through DLPack when it is 64-byte aligned (XLA
-      copies it otherwise: NumPy places large arrays on 16-byte boundaries);
-    - anything else is copied (legacy DLPack cannot export a read-only array).
+      itself: on 1000 x 100 a DLPack import took 0.2 ms of a 5.5 ms path;
+    - a larger C-contiguous X is shared (``jax.device_put(..., may_alias=True)``, read-only
+      arrays and memory maps included) when it starts on a 64-byte boundary, and copied
+      otherwise: NumPy places large arrays on 16-byte boundaries (``_shared_with_xla``).
     """
     if jax.default_backend() != "cpu" or not X.flags.c_contiguous:
         return jnp.asarray(X)
@@ -424,21 +424,15 @@ def _device_matrix(X: np.ndarray):
         return owner
     if X.nbytes <= _SMALL_X_BYTES:
         return X
-    if X.flags.writeable and X.flags.aligned:
-        try:
-            return jnp.from_dlpack(X)
-        except (TypeError, ValueError, RuntimeError, BufferError):  # pragma: no cover - old NumPy / JAX
-            pass
-    return jnp.asarray(X)
+    return jax.device_put(X, may_alias=True)
 
 
 def _shared_with_xla(X: np.ndarray) -> bool:
-    """Whether ``_device_matrix`` hands a large X to XLA:CPU without copying it."""
+    """Whether ``_device_matrix`` hands a large X to XLA:CPU without copying it: a view of a
+    JAX array, or a C-contiguous X on a 64-byte boundary (XLA:CPU's alignment)."""
     if jax.default_backend() != "cpu" or not X.flags.c_contiguous:
         return False
-    if _jax_owner(X) is not None:
-        return True
-    return bool(X.flags.writeable and X.flags.aligned and X.ctypes.data % 64 == 0)
+    return _jax_owner(X) is not None or X.ctypes.data % 64 == 0
 
 
 # A Gaussian lasso homotopy on an X of at least this many bytes that XLA:CPU would copy reads

@@ -118,12 +118,16 @@ def test_streamed_path_matches_the_copied_one_without_copying_X(kwargs, small_bl
     np.testing.assert_allclose(res.dev_ratio, ref.dev_ratio, rtol=0, atol=1e-9)
 
 
-def test_read_only_memmap_is_streamed(tmp_path, small_blocks, no_copy, monkeypatch):
-    """A read-only memory map (which XLA:CPU would copy) is read block by block."""
+def test_misaligned_read_only_memmap_is_streamed(tmp_path, small_blocks, no_copy, monkeypatch):
+    """A read-only memory map 16 bytes past a page boundary (a raw file with a 16-byte
+    header; XLA:CPU would copy it) is read block by block. (A ``.npy`` memory map starts on a
+    64-byte boundary: the program shares it, ``test_api``.)"""
     X, y, _, _ = _data(seed=3)
     X[:, 7] = np.random.default_rng(4).standard_normal(N)
-    np.save(tmp_path / "X.npy", X)
-    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    with open(tmp_path / "X.bin", "wb") as fh:
+        fh.write(b"\0" * 16 + X.tobytes())
+    mapped = np.memmap(tmp_path / "X.bin", dtype=X.dtype, mode="r", offset=16, shape=X.shape)
+    assert mapped.ctypes.data % 64 == 16
     res = jaxreg.path(mapped, y, tol=1e-10)
     assert res.converged.all()
     monkeypatch.undo()  # the reference: X in memory, handed to the program whole
