@@ -9,7 +9,9 @@ needs on top of X (compiled code excluded). One run per shape and way of handing
 buffer), ``aligned`` (NumPy, placed on a 64-byte boundary: shared with XLA through DLPack,
 no copy), ``jax`` (``jnp.asarray(X)``, the NumPy copy dropped: used as is) and ``memmap``
 (``np.load(..., mmap_mode="r")`` of X saved to a temporary ``.npy``: read-only, so XLA would
-copy it; its pages, once read, count as resident memory of the process). ``streamed``:
+copy it; its pages, once read, count as resident memory of the process) and ``fortran``
+(``np.asfortranarray(X)``, as pandas hands out a float frame's values: the path makes one
+C-ordered copy). ``streamed``:
 whether the path read X in row blocks (``jaxreg.streamed_gram``: the Gaussian lasso with
 n >= p on an X that XLA would copy) instead of handing it to the program. Linux only.
 
@@ -31,7 +33,7 @@ def _status(key: str) -> int:
         return int(next(line for line in f if line.startswith(key)).split()[1]) * 1024
 
 
-INPUTS = ("numpy", "aligned", "jax", "memmap")
+INPUTS = ("numpy", "aligned", "jax", "memmap", "fortran")
 
 
 def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, queue) -> None:
@@ -51,6 +53,9 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, queue) -> N
         off = (-buf.ctypes.data) % 64
         X = buf[off : off + X0.nbytes].view(np.float64).reshape(n, p)
         X[:] = X0
+        del X0
+    elif given == "fortran":
+        X = np.asfortranarray(X0)
         del X0
     elif given == "memmap":
         import os
@@ -74,7 +79,7 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, queue) -> N
     res = jaxreg.path(X, y, family=family, n_lambdas=n_lambdas)
     steady = time.perf_counter() - t
     peak = _status("VmHWM") - base
-    pointer = X.unsafe_buffer_pointer() if given == "jax" else X.ctypes.data
+    pointer = X.unsafe_buffer_pointer() if given == "jax" else X.ctypes.data  # the caller's X
     block_program = jaxreg.streamed_gram._compiled_statistics.stats
     queue.put(dict(n=n, p=p, family=family, input=given, x_bytes=X.nbytes, x_64_aligned=pointer % 64 == 0,
                    streamed=block_program["compiled"] + block_program["loaded"] > 0,

@@ -10,7 +10,31 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ValidatedData", "validate_inputs", "validate_lambdas"]
+__all__ = ["ValidatedData", "aligned_empty", "validate_inputs", "validate_lambdas"]
+
+# XLA:CPU uses host memory in place only from a 64-byte boundary; NumPy places the arrays it
+# allocates 16 bytes past one.
+XLA_ALIGNMENT = 64
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """An uninitialized C-ordered array starting on a 64-byte boundary, so that a path hands
+    it to XLA:CPU without a copy (``path._device_matrix``)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = np.empty(nbytes + XLA_ALIGNMENT, np.uint8)
+    start = (-buf.ctypes.data) % XLA_ALIGNMENT
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def _c_ordered(arr: np.ndarray, dtype) -> np.ndarray:
+    """``arr`` as a C-ordered array of ``dtype``: itself when it is one, else one copy into
+    ``aligned_empty`` (a copy NumPy would allocate, XLA would copy once more)."""
+    if arr.dtype == dtype and arr.flags.c_contiguous:
+        return arr
+    out = aligned_empty(arr.shape, dtype)
+    np.copyto(out, arr, casting="unsafe")
+    return out
 
 
 class ValidatedData(NamedTuple):
@@ -156,8 +180,8 @@ def validate_inputs(
         dtype = np.dtype(np.float64)
     # C order: compiled programs are specialized to the memory layout of their inputs (an
     # F-ordered X, as pandas hands out, would compile a second program), and a C-ordered X
-    # is shared with XLA without a copy.
-    X = np.ascontiguousarray(_as_float_array("X", X, dtype))
+    # on a 64-byte boundary is shared with XLA without a copy.
+    X = _c_ordered(_as_float_array("X", X), dtype)
     n, p = X.shape
     if n < 2:
         raise ValueError(f"at least 2 samples are needed; got {n}")

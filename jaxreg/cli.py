@@ -33,6 +33,8 @@ import warnings
 
 import numpy as np
 
+from jaxreg._validation import aligned_empty
+
 __all__ = ["main", "CLIError", "read_table", "build_problem"]
 
 EXIT_ERROR = 2
@@ -243,7 +245,9 @@ def _encode(features):
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise CLIError(f"feature name(s) {', '.join(repeated)} occur twice after one-hot encoding; rename the columns")
-    return np.hstack(blocks), names, encoded
+    X = aligned_empty((blocks[0].shape[0], sum(block.shape[1] for block in blocks)), np.float64)
+    np.concatenate(blocks, axis=1, out=X)  # on a 64-byte boundary: the path shares it with XLA
+    return X, names, encoded
 
 
 def _encoding_note(encoded, n):

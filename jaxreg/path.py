@@ -31,7 +31,7 @@ from jaxreg import streamed_gram
 from jaxreg._blas import single_threaded_blas
 from jaxreg._program_cache import CPU_COMPILER_OPTIONS as _CPU_COMPILER_OPTIONS
 from jaxreg._program_cache import CachedProgram
-from jaxreg._validation import validate_inputs, validate_lambdas
+from jaxreg._validation import aligned_empty, validate_inputs, validate_lambdas
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
 from jaxreg.solvers.homotopy import run_lasso_homotopy, run_lasso_homotopy_from_statistics
@@ -473,7 +473,7 @@ def float32_shift(X: np.ndarray, fit_intercept: bool, chunk: int = 1 << 14):
     if not np.any(np.abs(mean) > _FLOAT32_SHIFT_RATIO * sd):
         return X, None
     shift = mean.astype(np.float32)
-    X_run = np.empty_like(X)
+    X_run = aligned_empty(X.shape, X.dtype)  # shared with XLA, not copied once more
     for i in range(0, n, chunk):
         np.subtract(X[i:i + chunk], shift, out=X_run[i:i + chunk])
     return X_run, shift.astype(np.float64)

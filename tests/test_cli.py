@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import jaxreg
-from jaxreg.cli import atomic_write, main, make_parser, path_options, read_table
+from jaxreg.cli import atomic_write, build_problem, main, make_parser, path_options, read_table
 from jaxreg.datasets import load_breast_cancer, load_diabetes
 
 CV_ARGS = ["--l1-ratio", "0.5", "1", "--n-folds", "3", "--n-lambdas", "20", "--seed", "1"]
@@ -137,6 +137,15 @@ def test_path_one_hot_weights_drop_and_settings(diabetes_mixed_csv, tmp_path, ca
     settings = summary["settings"]
     assert (settings["l1_ratio"], settings["tol"], settings["lambda_min_ratio"]) == (0.5, 1e-9, 1e-3)
     assert (settings["weights"], settings["drop"]) == ("w", ["s6"])
+
+
+def test_design_matrix_is_built_on_a_64_byte_boundary(diabetes_mixed_csv):
+    """X (numeric and one-hot columns) starts where XLA:CPU shares it without a copy."""
+    problem = build_problem(read_table(diabetes_mixed_csv), target="y", family="gaussian", weights="w")
+    assert problem.X.ctypes.data % 64 == 0 and problem.X.flags.c_contiguous and problem.X.dtype == np.float64
+    d = load_diabetes()
+    np.testing.assert_array_equal(problem.X[:, 3:], d.X[:, 2:])
+    np.testing.assert_array_equal(problem.X[:, 1:3], np.column_stack([d.X[:, 1] == 1, d.X[:, 1] == 2]))
 
 
 def test_flags_reach_jaxreg():

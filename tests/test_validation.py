@@ -418,3 +418,23 @@ def test_labels_do_not_change_compiled_program(reference_fit):
     before = jaxreg.trace_count()
     jaxreg.path(XB, np.where(CODE == 1, "yes", "no"), family="binomial", n_lambdas=KB)
     assert jaxreg.trace_count() == before
+
+
+def test_x_is_copied_at_most_once_and_then_onto_a_64_byte_boundary():
+    """A C-ordered X of the solver's dtype is used as given; any other X (Fortran order, as
+    pandas hands out, integers, float16) is copied once, C-ordered and on a 64-byte boundary,
+    where XLA:CPU shares it (``path._device_matrix``) rather than copying it again."""
+    from jaxreg._validation import validate_inputs
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 7))
+    y = rng.standard_normal(300)
+    options = dict(family_name="gaussian", sample_weight=None, offset=None, penalty_factor=None, lower_bounds=None,
+                   upper_bounds=None, l1_ratio=1.0)
+    assert validate_inputs(X, y, **options).X is X
+    for given in (np.asfortranarray(X), np.round(10 * X).astype(np.int64), X.astype(np.float16), X[:, ::2]):
+        got = validate_inputs(given, y, **options).X
+        assert got.flags.c_contiguous and got.ctypes.data % 64 == 0 and got.dtype == np.float64
+        np.testing.assert_array_equal(got, np.asarray(given, dtype=np.float64))
+    f32 = validate_inputs(np.asfortranarray(X.astype(np.float32)), y, **options).X
+    assert f32.dtype == np.float32 and f32.flags.c_contiguous and f32.ctypes.data % 64 == 0
