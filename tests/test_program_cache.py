@@ -134,3 +134,96 @@ def test_float64_programs_add_their_options_and_float32_programs_do_not():
             if jax.default_backend() == "cpu":
                 assert ("reduce-window" in text) == split, dtype
             np.testing.assert_allclose(fun(x), np.sum(x.astype(np.float64) ** 2), rtol=1e-6 if split else 1e-14)
+
+
+_CHILD = r"""
+import importlib, json, sys
+import numpy as np
+import jaxreg
+from jaxreg.datasets import make_glmnet_benchmark
+P = importlib.import_module("jaxreg.path")
+X, y, _ = make_glmnet_benchmark(60, 12, 0.3, seed=1)
+res = jaxreg.path(X, y, n_lambdas=20)
+print(json.dumps({"stats": P._compiled_homotopy.stats, "traces": jaxreg.trace_count(), "coef": res.coef.tolist()}))
+"""
+
+
+def _fresh_process(cache):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, JAXREG_CACHE_DIR=str(cache), PYTHONPATH=root)
+    out = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_new_process_finds_a_jaxreg_program_without_tracing_it(cache):
+    """The second process loads the path program through the trace index: nothing traced
+    (``trace_count`` 0, ``trace_s`` 0), nothing compiled, the same coefficients. Its LAPACK
+    kernels were readied by ``_lowered_targets`` alone (loading without that crashed)."""
+    first = _fresh_process(cache)
+    assert (first["stats"]["compiled"], first["stats"]["loaded"], first["traces"]) == (1, 0, 1)
+    assert len(list(cache.glob("*.idx"))) == 1
+    second = _fresh_process(cache)
+    assert (second["stats"]["compiled"], second["stats"]["loaded"], second["traces"]) == (0, 1, 0)
+    assert second["stats"]["trace_s"] == 0.0
+    assert second["coef"] == first["coef"]
+
+
+def _jaxreg_program():
+    """A fresh CachedProgram of a small jaxreg function (its in-memory table empty)."""
+    from jaxreg import streamed_gram
+
+    return pc.CachedProgram(streamed_gram._column_sums, ())
+
+
+def _sums_args():
+    return np.zeros(3), np.ones((4, 3)), np.full(4, 0.25), np.int32(0), np.int32(0)
+
+
+def test_the_trace_index_serves_jaxreg_functions_only_and_checks_their_custom_calls(cache):
+    args = _sums_args()
+    expected = np.asarray(_jaxreg_program()(*args))
+    assert len(list(cache.glob("*.idx"))) == 1
+    again = _jaxreg_program()
+    np.testing.assert_array_equal(np.asarray(again(*args)), expected)
+    assert (again.stats["loaded"], again.stats["trace_s"]) == (1, 0.0)
+    # A function outside jaxreg (the test module's) is never indexed.
+    _program()(np.arange(3.0), power=1)
+    assert len(list(cache.glob("*.idx"))) == 1
+    # An entry naming a custom call the process has not lowered is traced instead.
+    import pickle
+
+    (entry,) = cache.glob("*.idx")
+    disk_key, in_tree, out_tree, _ = pickle.loads(entry.read_bytes())
+    entry.write_bytes(pickle.dumps((disk_key, in_tree, out_tree, frozenset({"some_unlowered_kernel"}))))
+    traced = _jaxreg_program()
+    np.testing.assert_array_equal(np.asarray(traced(*args)), expected)
+    assert traced.stats["trace_s"] > 0
+
+
+def test_trace_key_changes_with_source_config_statics_and_refuses_foreign_code(monkeypatch):
+    from jaxreg import streamed_gram
+    from jaxreg.families import Gaussian
+
+    fun = streamed_gram._weighted_response
+    key = pc._trace_key(fun, {"family": Gaussian(), "fit_intercept": True}, "sig", True, {})
+    assert key is not None
+    assert pc._trace_key(fun, {"family": Gaussian(), "fit_intercept": False}, "sig", True, {}) != key
+    assert pc._trace_key(fun, {"family": Gaussian(), "fit_intercept": True}, "sig2", True, {}) != key
+    assert pc._trace_key(fun, {"family": Gaussian(), "fit_intercept": True}, "sig", False, {}) != key
+    assert pc._trace_key(fun, {"family": Gaussian(), "fit_intercept": True}, "sig", True, {"a": 1}) != key
+    with jax.default_matmul_precision("float32"):
+        assert pc._trace_key(fun, {"family": Gaussian(), "fit_intercept": True}, "sig", True, {}) != key
+
+    class MyFamily(Gaussian):  # a user's subclass: its code is not in jaxreg's source
+        pass
+
+    assert pc._trace_key(fun, {"family": MyFamily(), "fit_intercept": True}, "sig", True, {}) is None
+    assert pc._trace_key(_program()._fun, {"power": 1}, "sig", True, {}) is None
+    monkeypatch.setattr(pc, "_source_digest", lambda: "another jaxreg")
+    assert pc._trace_key(fun, {"family": Gaussian(), "fit_intercept": True}, "sig", True, {}) != key
