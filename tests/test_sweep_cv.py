@@ -163,3 +163,35 @@ def test_stability_selection_recovers_the_true_support():
     # complementary pairs are disjoint
     assert np.all(res.masks[0::2] * res.masks[1::2] == 0)
     assert np.isfinite(res.error_bound) and res.error_bound > 0
+
+
+def test_chunks_on_threads_share_one_copy_of_a_large_misaligned_x(monkeypatch):
+    """A 2.4 MB X 16 bytes off a 64-byte boundary (which XLA:CPU would copy for each chunk's
+    program, two at a time on threads) is copied once by ``path_batch``: every chunk's
+    program gets the same buffer, and the answers are those of an aligned X."""
+    import importlib
+
+    from jaxreg._validation import aligned_empty
+
+    P = importlib.import_module("jaxreg.path")
+    rng = np.random.default_rng(3)
+    n, p = 3000, 100
+    X = rng.standard_normal((n, p))
+    y = X[:, :4] @ np.array([1.0, -1.0, 0.5, 2.0]) + rng.standard_normal(n)
+    buf = np.empty(X.nbytes + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + 16
+    misaligned = buf[start:start + X.nbytes].view(np.float64).reshape(n, p)
+    misaligned[:] = X
+    aligned = aligned_empty(X.shape, X.dtype)
+    aligned[:] = X
+    weights = np.stack([(np.arange(n) % 4 != k).astype(float) for k in range(4)])
+    buffers = []
+    device_matrix = P._device_matrix
+    monkeypatch.setattr(P, "_device_matrix", lambda A: buffers.append(device_matrix(A)) or buffers[-1])
+    got = path_batch(misaligned, y, sample_weight=weights, n_lambdas=10, chunk_size=1, n_jobs=2)
+    assert len(buffers) == 4 and len({b.unsafe_buffer_pointer() for b in buffers}) == 1
+    assert buffers[0].unsafe_buffer_pointer() != misaligned.ctypes.data
+    buffers.clear()
+    ref = path_batch(aligned, y, sample_weight=weights, n_lambdas=10, chunk_size=1, n_jobs=2)
+    assert {b.unsafe_buffer_pointer() for b in buffers} == {aligned.ctypes.data}
+    np.testing.assert_array_equal(got.coef, ref.coef)
