@@ -22,7 +22,8 @@ options alone give bit-identical ones, the float64 addition changes the order of
 compiled programs off: they measure a cold compile. ``warm-cache`` is the same call in a new
 process after another process compiled the program into an empty cache directory
 (``JAXREG_CACHE_DIR``), the first call of a restarted notebook: there ``compile`` is the time
-to load the program from disk. The split comes from the program's own ``stats``
+to load the program from disk, and ``trace`` is 0 when the program was found through the
+cache's trace index (``jaxreg._program_cache``: no tracing at all). The split comes from the program's own ``stats``
 (``jaxreg._program_cache.CachedProgram``).
 
     PYTHONPATH=. python benchmarks/bench_compile.py
