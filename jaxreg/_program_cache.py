@@ -111,13 +111,18 @@ def _disk_key(lowered_text: str, options: dict) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _source_digest() -> str:
-    """A hash of every Python file of the jaxreg package (names and contents)."""
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+def _source_digest() -> str | None:
+    """A hash of every Python file of the jaxreg package (names and contents); None when
+    they cannot be read (a zipped install): then nothing is indexed."""
+    try:
+        root = Path(__file__).resolve().parent
+        digest = hashlib.sha256()
+        files = sorted(root.rglob("*.py"))
+        for path in files:
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError:
+        return None
+    return digest.hexdigest() if any(f.name == "_program_cache.py" for f in files) else None
 
 
 def _static_token(value) -> str | None:
@@ -138,14 +143,15 @@ def _static_token(value) -> str | None:
 def _trace_key(fun, static: dict, signature: str, x64: bool, options: dict) -> str | None:
     """The index key of a jaxreg function's program (``None``: trace it)."""
     module = getattr(fun, "__module__", "") or ""
-    if not module.startswith("jaxreg."):
+    source = _source_digest()
+    if not module.startswith("jaxreg.") or source is None:
         return None
     tokens = {name: _static_token(value) for name, value in static.items()}
     if None in tokens.values():
         return None
     config = repr(sorted((k, repr(v)) for k, v in jax.config.values.items()))
     static_text = ";".join(f"{name}={token}" for name, token in sorted(tokens.items()))
-    return _digest([_source_digest(), module, fun.__qualname__, static_text, signature, str(x64), config]
+    return _digest([source, module, fun.__qualname__, static_text, signature, str(x64), config]
                    + _environment(options))
 
 

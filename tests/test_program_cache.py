@@ -227,3 +227,5 @@ def test_trace_key_changes_with_source_config_statics_and_refuses_foreign_code(m
     assert pc._trace_key(_program()._fun, {"power": 1}, "sig", True, {}) is None
     monkeypatch.setattr(pc, "_source_digest", lambda: "another jaxreg")
     assert pc._trace_key(fun, {"family": Gaussian(), "fit_intercept": True}, "sig", True, {}) != key
+    monkeypatch.setattr(pc, "_source_digest", lambda: None)  # sources unreadable: no index
+    assert pc._trace_key(fun, {"family": Gaussian(), "fit_intercept": True}, "sig", True, {}) is None
