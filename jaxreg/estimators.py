@@ -357,6 +357,21 @@ def _check_l1_ratios(value, allow_list):
 # --------------------------------------------------------------------------- grids
 
 
+def _weighted_column_moments(X, v, second=True, block_bytes=1 << 22):
+    """``(v @ X, v @ (X * X))`` (p,) each in float64, over row blocks of X (n, p) of about
+    ``block_bytes``, so that neither a float64 copy of X nor ``X * X`` is ever formed."""
+    n, p = X.shape
+    rows = max(1, block_bytes // max(1, 8 * p))
+    first, squares = np.zeros(p), np.zeros(p) if second else None
+    for start in range(0, n, rows):
+        Xb = X[start:start + rows].astype(np.float64, copy=False)
+        vb = v[start:start + rows]
+        first += vb @ Xb
+        if second:
+            squares += vb @ (Xb * Xb)
+    return first, squares
+
+
 def _null_gradient_max(data, fit_intercept, standardize, binomial):
     """``max_j |g_j| / pf_j`` over penalized, non-constant, non-fixed features at the null fit.
 
@@ -366,14 +381,14 @@ def _null_gradient_max(data, fit_intercept, standardize, binomial):
     null fit ignores bounds on unpenalized features; the grid then starts near, not at,
     lambda_max, which changes the warm-start schedule only, never a solution.
     """
-    X = data.X.astype(np.float64)
+    X = data.X
     w = data.w.astype(np.float64)
     y = data.y.astype(np.float64)
     off = data.offset.astype(np.float64)
     pf = data.pf.astype(np.float64)
     p = X.shape[1]
-    center = w @ X if fit_intercept else np.zeros(p)
-    second = w @ (X * X)
+    center, second = _weighted_column_moments(X, w)
+    center = center if fit_intercept else np.zeros(p)
     var = np.maximum(second - center * center, 0.0)
     eps = np.finfo(data.dtype).eps
     constant = var <= 1e3 * eps * np.maximum(second, np.finfo(data.dtype).tiny)
@@ -384,7 +399,7 @@ def _null_gradient_max(data, fit_intercept, standardize, binomial):
     if not np.any(penal):
         return 0.0
     cols = [np.ones(X.shape[0])] if fit_intercept else []
-    cols += [X[:, j] for j in np.flatnonzero(unpen)]
+    cols += [X[:, j].astype(np.float64) for j in np.flatnonzero(unpen)]
     Z = np.stack(cols, axis=1) if cols else np.zeros((X.shape[0], 0))
     sw = np.sqrt(w)
     if not binomial:
@@ -406,7 +421,7 @@ def _null_gradient_max(data, fit_intercept, standardize, binomial):
                 break
         resid = y - 0.5 * (1.0 + np.tanh(0.5 * (off + Z @ beta)))
     wr = w * resid
-    grad = (X.T @ wr - center * np.sum(wr)) / scale
+    grad = (_weighted_column_moments(X, wr, second=False)[0] - center * np.sum(wr)) / scale
     value = float(np.max(np.abs(grad[penal]) / pf[penal]))
     return value if np.isfinite(value) else 0.0
 

@@ -403,3 +403,19 @@ def test_fallbacks_without_sklearn(reg, clf):
     np.testing.assert_allclose(cvm.mse_path_, withsk.mse_path_, rtol=1e-10)
     assert list(c.classes_) == ["u", "v", "w"] and 0.5 < c_score <= 1
     assert cc.coef_.shape == (1, PC) and cc.n_splits_ == 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weighted_column_moments_over_row_blocks(dtype):
+    """The grid's null-fit moments are summed over row blocks (blocks of 3 rows here, 100 is
+    no multiple) in float64, without a float64 copy of X or X * X: the direct sums."""
+    from jaxreg.estimators import _weighted_column_moments
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 6)).astype(dtype)
+    v = rng.uniform(size=100)
+    first, squares = _weighted_column_moments(X, v, block_bytes=3 * 6 * 8)
+    X64 = X.astype(np.float64)
+    np.testing.assert_allclose(first, v @ X64, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(squares, v @ (X64 * X64), rtol=1e-13)
+    assert _weighted_column_moments(X, v, second=False)[1] is None
