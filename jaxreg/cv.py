@@ -26,7 +26,7 @@ import numpy as np
 
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
-from jaxreg.sweep import path_batch, shareable_input
+from jaxreg.sweep import path_batch
 
 __all__ = ["cv", "CVResult", "make_folds"]
 
@@ -204,7 +204,6 @@ def cv(
     if ratios.ndim != 1 or ratios.size == 0:
         raise ValueError(f"l1_ratio must be a scalar or a non-empty 1-D sequence; got {l1_ratio!r}")
 
-    X = shareable_input(X)
     full = path_batch(
         X, y, family=fam, l1_ratio=ratios, sample_weight=sample_weight, offset=offset,
         lambdas=lambdas, n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio,

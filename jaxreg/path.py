@@ -109,6 +109,17 @@ def _traced_homotopy_statistics(inputs, stats, *, family, fit_intercept, standar
 _compiled_homotopy_statistics = CachedProgram(_traced_homotopy_statistics, _HOMOTOPY_STATIC, **_CPU_HOMOTOPY_OPTIONS)
 
 
+def _traced_homotopy_statistics_batch(inputs, stats, **static):
+    """``run_lasso_homotopy_from_statistics`` over the members (leading axis of the per-member
+    fields and of ``stats``), one after another (``lax.map``)."""
+    shared, per_member = _split_members(inputs)
+    return jax.lax.map(lambda m: _traced_homotopy_statistics(PathInputs(**shared, **m[0]), m[1], **static), (per_member, stats))
+
+
+_compiled_homotopy_statistics_batch = CachedProgram(_traced_homotopy_statistics_batch, _HOMOTOPY_STATIC,
+                                                    **_CPU_HOMOTOPY_OPTIONS)
+
+
 def _split_members(inputs: PathInputs):
     """``(shared, per_member)`` field dicts of batched inputs (per-member fields: leading axis)."""
     shared = {f: getattr(inputs, f) for f in PathInputs._fields if f not in _MEMBER_FIELDS}
@@ -452,11 +463,18 @@ def shareable_matrix(X: np.ndarray) -> np.ndarray:
 _STREAM_MIN_BYTES = 1 << 25
 
 
-def _streams_statistics(X: np.ndarray, batched: bool, padded: bool) -> bool:
-    """Whether the homotopy takes its statistics from row blocks of the host ``X`` (CPU, one
-    member, no padding, a large X that XLA would otherwise copy)."""
-    return (not batched and not padded and jax.default_backend() == "cpu" and X.nbytes >= _STREAM_MIN_BYTES
-            and not _shared_with_xla(X))
+def _streams_statistics(X: np.ndarray, padded: bool) -> bool:
+    """Whether a homotopy takes its statistics from row blocks of the host ``X`` (CPU, no
+    padding, a large X that XLA would otherwise copy)."""
+    return not padded and jax.default_backend() == "cpu" and X.nbytes >= _STREAM_MIN_BYTES and not _shared_with_xla(X)
+
+
+def streams_statistics(fam, all_lasso: bool, batched: bool, data) -> bool:
+    """Whether ``solve`` will run the homotopy on statistics streamed from ``data.X`` (a large
+    X that XLA would copy): then a caller must not copy X ahead of it (``path_batch``).
+    ``data``: validated inputs (X, pf, lower, upper)."""
+    n, p = data.X.shape
+    return _homotopy_applies(fam, all_lasso, batched, data, n, p, p) and _streams_statistics(data.X, False)
 
 
 # float32 matrix products on a column whose mean is K times its spread lose log10(K) digits
@@ -545,10 +563,14 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
         if _homotopy_applies(fam, all_lasso, batched, inputs, n, p, p_pad):
             static = dict(family=fam, fit_intercept=bool(fit_intercept), standardize=bool(standardize),
                           max_steps=_homotopy_max_steps(p_pad))
-            if _streams_statistics(current.X, batched, (n_pad, p_pad) != (n, p)):
-                stats = streamed_gram.stream_gram_statistics(current.X, current.y[0], current.w[0], current.offset[0], fam,
+            if _streams_statistics(current.X, (n_pad, p_pad) != (n, p)):
+                stats = streamed_gram.stream_gram_statistics(current.X, current.y, current.w, current.offset, fam,
                                                              bool(fit_intercept))
-                out = _compiled_homotopy_statistics(_program_args(current, None, batched), stats, **static)
+                if batched:
+                    out = _compiled_homotopy_statistics_batch(_program_args(current, None, True), stats, **static)
+                else:
+                    member = jax.tree_util.tree_map(lambda a: a[0], stats)
+                    out = _compiled_homotopy_statistics(_program_args(current, None, False), member, **static)
             else:
                 X_device = _device_matrix(current.X)
                 program = _compiled_homotopy_batch if batched else _compiled_homotopy

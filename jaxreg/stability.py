@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 
 from jaxreg.families import get_family
-from jaxreg.sweep import path_batch, shareable_input
+from jaxreg.sweep import path_batch
 
 __all__ = ["stability_selection", "StabilityResult"]
 
@@ -109,7 +109,6 @@ def stability_selection(
     if "sample_weight" in path_options:
         raise ValueError("stability_selection draws its own subsample weights; sample_weight is not supported")
 
-    X = shareable_input(X)
     full = path_batch(X, y, family=fam, l1_ratio=l1_ratio, lambdas=lambdas, n_lambdas=n_lambdas,
                       lambda_min_ratio=lambda_min_ratio, **path_options)
     grid = full.lambdas[0]

@@ -35,28 +35,22 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 _TRACES = {"count": 0}
 
 
-def block_rows(n: int, p: int, itemsize: int) -> int:
-    """Rows per block: about ``BLOCK_BYTES`` of X, at least 8 rows, at most n."""
-    return max(1, min(n, max(8, BLOCK_BYTES // max(1, p * itemsize))))
+def block_rows(n: int, p: int, itemsize: int, members: int = 1) -> int:
+    """Rows per block: about ``BLOCK_BYTES`` of X per member (each member forms its own
+    centered block), at least 8 rows, at most n."""
+    return max(1, min(n, max(8, BLOCK_BYTES // max(1, p * itemsize * members))))
 
 
-def _weighted_response(y, w, offset, *, family, fit_intercept):
-    """``w * y_work`` (n,): the correlations' weights (``homotopy.working_response``)."""
-    _TRACES["count"] += 1
-    return w * working_response(family, y, w, offset, fit_intercept)[0]
-
-
-def _column_sums(total, Xb, w, start, first_new):
-    """``total + wb^T Xb`` (p,) for the block of rows ``start .. start + rows``."""
-    _TRACES["count"] += 1
+def _sums_step(total, Xb, w, start, first_new):
+    """``total + wb^T Xb`` (p,) for one member's weights ``w`` (n,) on the block of rows
+    ``start .. start + rows``."""
     wb = dsg.block_weights(w, start, first_new, Xb.shape[0])
     return total + jnp.matmul(wb, Xb, precision=_HIGHEST)
 
 
-def _block_statistics(acc, Xb, w, r, start, first_new, center, reference):
-    """``acc = (variance, differing, gram, xr)`` plus the block's terms (``design.moments_step``,
-    ``design.gram_step`` and ``rb^T Xb``)."""
-    _TRACES["count"] += 1
+def _statistics_step(acc, Xb, w, r, start, first_new, center, reference):
+    """One member's ``acc = (variance, differing, gram, xr)`` plus the block's terms
+    (``design.moments_step``, ``design.gram_step`` and ``rb^T Xb``)."""
     rows = Xb.shape[0]
     wb = dsg.block_weights(w, start, first_new, rows)
     rb = dsg.block_weights(r, start, first_new, rows)
@@ -64,6 +58,24 @@ def _block_statistics(acc, Xb, w, r, start, first_new, center, reference):
     variance, differing = dsg.moments_step((variance, differing), Xb, wb, center, reference)
     gram = dsg.gram_step(gram, Xb, wb, center)
     return variance, differing, gram, xr + jnp.matmul(rb, Xb, precision=_HIGHEST)
+
+
+# The block programs take every member at once (a leading axis of B on the weights and the
+# accumulators): one pass over X serves a batch of paths on it (folds, responses).
+def _weighted_response(y, w, offset, *, family, fit_intercept):
+    """``w * y_work`` (B, n): the correlations' weights (``homotopy.working_response``)."""
+    _TRACES["count"] += 1
+    return jax.vmap(lambda y, w, o: w * working_response(family, y, w, o, fit_intercept)[0])(y, w, offset)
+
+
+def _column_sums(total, Xb, w, start, first_new):
+    _TRACES["count"] += 1
+    return jax.vmap(_sums_step, (0, None, 0, None, None))(total, Xb, w, start, first_new)
+
+
+def _block_statistics(acc, Xb, w, r, start, first_new, center, reference):
+    _TRACES["count"] += 1
+    return jax.vmap(_statistics_step, (0, None, 0, 0, None, None, 0, 0))(acc, Xb, w, r, start, first_new, center, reference)
 
 
 _OPTIONS = dict(compiler_options={"cpu": CPU_COMPILER_OPTIONS})
@@ -84,24 +96,28 @@ def _blocks(X: np.ndarray, rows: int):
 
 
 def stream_gram_statistics(X: np.ndarray, y, w, offset, family: Family, fit_intercept: bool) -> GramStatistics:
-    """``GramStatistics`` of the host array ``X`` (n, p), ``n >= 1``, read in row blocks.
+    """``GramStatistics`` of the host array ``X`` (n, p), ``n >= 1``, read in row blocks, for
+    each of B members: ``y``, ``w`` (each row summing to one), ``offset`` are (B, n) in X's
+    dtype, and every field of the result has a leading axis of B.
 
-    ``y``, ``w`` (summing to one), ``offset``: (n,) in X's dtype. Each block program call waits
-    for the previous one, so that at most one block's copy is alive at a time.
+    Each block program call waits for the previous one, so that at most one block's copy is
+    alive at a time.
     """
     n, p = X.shape
+    B = w.shape[0]
     dtype = X.dtype
-    rows = block_rows(n, p, dtype.itemsize)
+    rows = block_rows(n, p, dtype.itemsize, B)
     w = jnp.asarray(w)
     r = _compiled_response(y, w, offset, family=family, fit_intercept=bool(fit_intercept))
-    center = jnp.zeros(p, dtype)
-    reference = jnp.zeros(p, dtype)
+    center = jnp.zeros((B, p), dtype)
+    reference = jnp.zeros((B, p), dtype)
     if fit_intercept:
         for block, start, first_new in _blocks(X, rows):
             center = jax.block_until_ready(_compiled_sums(center, block, w, start, first_new))
-        reference = jnp.asarray(np.asarray(X[int(np.argmax(np.asarray(w) > 0))], dtype))
-    acc = (jnp.zeros(p, dtype), jnp.zeros(p, dtype), jnp.zeros((p, p), dtype), jnp.zeros(p, dtype))
+        first_used = np.argmax(np.asarray(w) > 0, axis=1)
+        reference = jnp.asarray(np.asarray(X[first_used], dtype))
+    acc = (jnp.zeros((B, p), dtype), jnp.zeros((B, p), dtype), jnp.zeros((B, p, p), dtype), jnp.zeros((B, p), dtype))
     for block, start, first_new in _blocks(X, rows):
         acc = jax.block_until_ready(_compiled_statistics(acc, block, w, r, start, first_new, center, reference))
     variance, differing, gram, xr = acc
-    return GramStatistics(center, variance, differing == 0, gram, xr, jnp.sum(r))
+    return GramStatistics(center, variance, differing == 0, gram, xr, jnp.sum(r, axis=1))

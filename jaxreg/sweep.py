@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxreg._validation import validate_inputs, validate_lambdas
 from jaxreg.families import get_family
-from jaxreg.path import _warn, assemble, check_options, lambda_grid, make_inputs, shareable_matrix, solve
+from jaxreg.path import _warn, assemble, check_options, lambda_grid, make_inputs, shareable_matrix, solve, streams_statistics
 from jaxreg.result import PathResult
 
 __all__ = ["path_batch", "BatchPathResult"]
@@ -103,15 +103,6 @@ def _chunk_size(B, n, p, K, capacity_guess, itemsize, memory):
     return int(max(1, min(B, memory // max(per_member, 1))))
 
 
-def shareable_input(X):
-    """For a caller that runs several ``path_batch`` calls on one X (``cv``,
-    ``stability_selection``): a float NumPy X that XLA:CPU would copy in each is copied once
-    here, onto a 64-byte boundary (``path.shareable_matrix``); anything else as given."""
-    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in (np.float32, np.float64):
-        return shareable_matrix(X)
-    return X
-
-
 def path_batch(
     X,
     y,
@@ -178,8 +169,8 @@ def path_batch(
             l1_ratio=_member(l1_ratio, b, sizes["l1_ratio"] is not None),
             X_checked=b > 0,
         )
-        # One X for every chunk's program: shared with XLA, or copied here once.
-        data = data._replace(X=members[0].X if b > 0 else shareable_matrix(data.X))
+        if b > 0:
+            data = data._replace(X=members[0].X)
         members.append(data)
     shared = members[0]
     n, p = shared.X.shape
@@ -207,6 +198,11 @@ def path_batch(
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
 
     all_lasso = all(r == 1.0 for r in ratios)
+    if not streams_statistics(fam, all_lasso, True, shared):
+        # One X for every chunk's program: shared with XLA, or copied here once (a Gaussian
+        # lasso on an X that XLA would copy reads it in row blocks instead: no copy at all).
+        shared = shared._replace(X=shareable_matrix(shared.X))
+        members = [m._replace(X=shared.X) for m in members]
     chunks = [list(range(lo, min(B, lo + chunk_size))) for lo in range(0, B, chunk_size)]
     t0 = time.perf_counter()
     solved = [0]

@@ -182,7 +182,7 @@ def _jaxreg_program():
 
 
 def _sums_args():
-    return np.zeros(3), np.ones((4, 3)), np.full(4, 0.25), np.int32(0), np.int32(0)
+    return np.zeros((1, 3)), np.ones((4, 3)), np.full((1, 4), 0.25), np.int32(0), np.int32(0)
 
 
 def test_the_trace_index_serves_jaxreg_functions_only_and_checks_their_custom_calls(cache):

@@ -70,7 +70,9 @@ def test_streamed_statistics_match_the_programs(dtype, fit_intercept, small_bloc
     X, y, w, offset = _data(dtype)
     family = get_family("gaussian")
     with jax.enable_x64(dtype == np.float64):
-        streamed = S.stream_gram_statistics(_misaligned(X), y, w, offset, family, fit_intercept)
+        both = S.stream_gram_statistics(_misaligned(X), np.stack([y, y]), np.stack([w, w[::-1]]), np.stack([offset, offset]),
+                                        family, fit_intercept)
+        streamed = jax.tree_util.tree_map(lambda a: a[0], both)  # the first of two members
         y_work = homotopy.working_response(family, jnp.asarray(y), jnp.asarray(w), jnp.asarray(offset), fit_intercept)[0]
         r = np.asarray(jnp.asarray(w) * y_work)
         whole = jax.jit(homotopy.gram_statistics, static_argnums=3)(jnp.asarray(X), jnp.asarray(w), jnp.asarray(r), fit_intercept)
@@ -137,7 +139,7 @@ def test_misaligned_read_only_memmap_is_streamed(tmp_path, small_blocks, no_copy
 
 def homotopy_reference(X, y, **kwargs):
     """The in-memory homotopy's path (default threshold: a small X is never streamed)."""
-    assert not P._streams_statistics(X, False, False)
+    assert not P._streams_statistics(X, False)
     return jaxreg.path(X, y, tol=1e-10, **kwargs)
 
 
@@ -176,9 +178,39 @@ def test_aligned_and_small_inputs_are_not_streamed(monkeypatch):
     """The default threshold: X of 32 MB or more that XLA would copy. A 64-byte-aligned X, a
     JAX array and a small X go to the program whole."""
     X = np.zeros((N, NP))
-    assert not P._streams_statistics(X, False, False)  # 480 kB
+    assert not P._streams_statistics(X, False)  # 480 kB
     big = np.empty((1 << 22) + 8)[1:][: 1 << 22].reshape(-1, 64)  # 32 MB, 8 bytes off
-    assert P._streams_statistics(big, False, False)
-    assert not P._streams_statistics(big, True, False) and not P._streams_statistics(big, False, True)
+    assert P._streams_statistics(big, False) and not P._streams_statistics(big, True)  # True: padded
     with jax.enable_x64(True):
-        assert not P._streams_statistics(np.asarray(jnp.zeros((1 << 16, 64))), False, False)
+        assert not P._streams_statistics(np.asarray(jnp.zeros((1 << 16, 64))), False)
+
+
+def test_batched_paths_stream_one_pass_for_all_members(small_blocks, no_copy, monkeypatch):
+    """``path_batch`` of a Gaussian lasso over fold weights and responses, in chunks of two
+    members on two threads, on a misaligned X: the members' statistics are streamed (X never
+    handed to XLA) and every member's path is the in-memory path_batch's."""
+    X, y, _, _ = _data(seed=8)
+    X[:, [3, 7]] = np.random.default_rng(9).standard_normal((N, 2))
+    folds = np.stack([(np.arange(N) % 3 != k).astype(float) for k in range(3)] + [np.ones(N)])
+    Y = np.stack([y, -y, 2 * y + 1, y])
+    got = jaxreg.path_batch(_misaligned(X), Y, sample_weight=folds, tol=1e-10, chunk_size=2, n_jobs=2)
+    monkeypatch.undo()
+    ref = jaxreg.path_batch(X, Y, sample_weight=folds, tol=1e-10, chunk_size=2, n_jobs=2)
+    for a, b in zip(got.members, ref.members):
+        assert a.converged.all() and a.gap.max() <= 1e-10
+        np.testing.assert_allclose(a.coef, b.coef, rtol=0, atol=1e-6 * np.abs(b.coef).max())
+        np.testing.assert_allclose(a.objective, b.objective, rtol=1e-9)
+
+
+def test_cv_streams_a_gaussian_lasso(small_blocks, no_copy, monkeypatch):
+    """``jaxreg.cv`` of a Gaussian lasso on a misaligned X: both of its ``path_batch`` calls
+    stream X, and the curve and choices are those of an in-memory X."""
+    X, y, _, _ = _data(seed=10)
+    X[:, [3, 7]] = np.random.default_rng(11).standard_normal((N, 2))
+    got = jaxreg.cv(_misaligned(X), y, n_folds=4, n_lambdas=30)
+    monkeypatch.undo()
+    ref = jaxreg.cv(X, y, n_folds=4, n_lambdas=30)
+    np.testing.assert_allclose(got.cv_mean, ref.cv_mean, rtol=1e-6)
+    np.testing.assert_allclose(got.lambdas, ref.lambdas, rtol=1e-12)  # lambda_max from sums in another order
+    np.testing.assert_array_equal(got.index_min, ref.index_min)
+    np.testing.assert_array_equal(got.index_1se, ref.index_1se)
