@@ -463,18 +463,21 @@ def shareable_matrix(X: np.ndarray) -> np.ndarray:
 _STREAM_MIN_BYTES = 1 << 25
 
 
-def _streams_statistics(X: np.ndarray, padded: bool) -> bool:
+def _streams_statistics(X: np.ndarray, padded: bool, members: int = 1) -> bool:
     """Whether a homotopy takes its statistics from row blocks of the host ``X`` (CPU, no
-    padding, a large X that XLA would otherwise copy)."""
-    return not padded and jax.default_backend() == "cpu" and X.nbytes >= _STREAM_MIN_BYTES and not _shared_with_xla(X)
+    padding, a large X that XLA would otherwise copy), for ``members`` paths at once: their
+    Grams (members x p x p, held together) must stay under half of X, or the copy costs less."""
+    gram_bytes = members * X.shape[1] ** 2 * X.itemsize
+    return (not padded and jax.default_backend() == "cpu" and X.nbytes >= _STREAM_MIN_BYTES
+            and 2 * gram_bytes <= X.nbytes and not _shared_with_xla(X))
 
 
-def streams_statistics(fam, all_lasso: bool, batched: bool, data) -> bool:
+def streams_statistics(fam, all_lasso: bool, batched: bool, data, members: int = 1) -> bool:
     """Whether ``solve`` will run the homotopy on statistics streamed from ``data.X`` (a large
-    X that XLA would copy): then a caller must not copy X ahead of it (``path_batch``).
-    ``data``: validated inputs (X, pf, lower, upper)."""
+    X that XLA would copy), ``members`` paths a call: then a caller must not copy X ahead of
+    it (``path_batch``). ``data``: validated inputs (X, pf, lower, upper)."""
     n, p = data.X.shape
-    return _homotopy_applies(fam, all_lasso, batched, data, n, p, p) and _streams_statistics(data.X, False)
+    return _homotopy_applies(fam, all_lasso, batched, data, n, p, p) and _streams_statistics(data.X, False, members)
 
 
 # float32 matrix products on a column whose mean is K times its spread lose log10(K) digits
@@ -563,7 +566,7 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
         if _homotopy_applies(fam, all_lasso, batched, inputs, n, p, p_pad):
             static = dict(family=fam, fit_intercept=bool(fit_intercept), standardize=bool(standardize),
                           max_steps=_homotopy_max_steps(p_pad))
-            if _streams_statistics(current.X, (n_pad, p_pad) != (n, p)):
+            if _streams_statistics(current.X, (n_pad, p_pad) != (n, p), current.w.shape[0]):
                 stats = streamed_gram.stream_gram_statistics(current.X, current.y, current.w, current.offset, fam,
                                                              bool(fit_intercept))
                 if batched:

@@ -198,7 +198,7 @@ def path_batch(
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
 
     all_lasso = all(r == 1.0 for r in ratios)
-    if not streams_statistics(fam, all_lasso, True, shared):
+    if not streams_statistics(fam, all_lasso, True, shared, chunk_size):
         # One X for every chunk's program: shared with XLA, or copied here once (a Gaussian
         # lasso on an X that XLA would copy reads it in row blocks instead: no copy at all).
         shared = shared._replace(X=shareable_matrix(shared.X))

@@ -181,6 +181,8 @@ def test_aligned_and_small_inputs_are_not_streamed(monkeypatch):
     assert not P._streams_statistics(X, False)  # 480 kB
     big = np.empty((1 << 22) + 8)[1:][: 1 << 22].reshape(-1, 64)  # 32 MB, 8 bytes off
     assert P._streams_statistics(big, False) and not P._streams_statistics(big, True)  # True: padded
+    # 65536 x 64 members' Grams (32 kB each) held at once must stay under half of X (32 MB).
+    assert P._streams_statistics(big, False, 512) and not P._streams_statistics(big, False, 513)
     with jax.enable_x64(True):
         assert not P._streams_statistics(np.asarray(jnp.zeros((1 << 16, 64))), False)
 
