@@ -14,7 +14,9 @@ package, the function, its static arguments (builtins and jaxreg's own frozen da
 the arguments' shapes and dtypes, x64, the compile options, JAX's configuration and the
 environment above. A new process finds the executable through that index without tracing
 (a third to two thirds of a warm first call). Anything else (a user's ``Family`` subclass, a
-function outside jaxreg) is traced, as is everything the index does not find.
+function outside jaxreg) is traced, as is everything the index does not find. The index knows
+jaxreg's files, not run-time patches of its functions: code that patches them (a test) turns
+the cache off.
 
 Directory: ``$JAXREG_CACHE_DIR``, else ``$XDG_CACHE_HOME/jaxreg``, else ``~/.cache/jaxreg``.
 ``JAXREG_CACHE_DIR=off`` (or ``0``, ``none``, empty) turns the disk cache off. At most
