@@ -157,13 +157,14 @@ def _trace_key(fun, static: dict, signature: str, x64: bool, options: dict) -> s
                    + _environment(options))
 
 
-def _load(path: Path, lowered):
+def _load(path: Path, in_tree, out_tree):
+    """The executable stored at ``path`` (``.xla``), or None: missing, truncated or from an
+    incompatible build (the caller compiles or traces instead)."""
     from jax.experimental.serialize_executable import deserialize_and_load
 
     try:
-        payload = path.read_bytes()
-        compiled = deserialize_and_load(payload, lowered.in_tree, lowered.out_tree)
-    except Exception:  # missing, truncated or from an incompatible build: compile again
+        compiled = deserialize_and_load(path.read_bytes(), in_tree, out_tree)
+    except Exception:
         return None
     try:
         os.utime(path)  # least recently used goes first
@@ -172,18 +173,23 @@ def _load(path: Path, lowered):
     return compiled
 
 
+def _write(directory: Path, name: str, payload: bytes, keep: int) -> None:
+    """Write ``payload`` to ``directory / name`` atomically (concurrent processes never read a
+    partial file) and keep the ``keep`` most recently used files of its suffix."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".tmp") as fh:
+        fh.write(payload)
+    os.replace(fh.name, directory / name)
+    entries = sorted(directory.glob("*" + Path(name).suffix), key=lambda f: f.stat().st_mtime)
+    for old in entries[: max(0, len(entries) - keep)]:
+        old.unlink(missing_ok=True)
+
+
 def _store(directory: Path, path: Path, compiled) -> None:
     from jax.experimental.serialize_executable import serialize
 
     try:
-        payload, _, _ = serialize(compiled)
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".tmp") as fh:
-            fh.write(payload)
-        os.replace(fh.name, path)  # atomic: concurrent processes never read a partial file
-        entries = sorted(directory.glob("*.xla"), key=lambda f: f.stat().st_mtime)
-        for old in entries[: max(0, len(entries) - MAX_ENTRIES)]:
-            old.unlink(missing_ok=True)
+        _write(directory, path.name, serialize(compiled)[0], MAX_ENTRIES)
     except Exception:  # read-only or full disk, unserializable executable: not cached
         pass
 
@@ -218,33 +224,19 @@ def _lowered_targets() -> frozenset:
 
 def _load_indexed(directory: Path, key: str):
     """The executable the index entry ``key`` names, loaded without tracing, or None."""
-    from jax.experimental.serialize_executable import deserialize_and_load
-
     try:
         disk_key, in_tree, out_tree, targets = pickle.loads((directory / f"{key}.idx").read_bytes())
-        if not targets <= _lowered_targets():
-            return None
-        path = directory / f"{disk_key}.xla"
-        compiled = deserialize_and_load(path.read_bytes(), in_tree, out_tree)
-    except Exception:  # no entry, no executable, or from an incompatible build: trace
+    except Exception:  # no entry, or an unreadable one: trace
         return None
-    try:
-        os.utime(path)
-    except OSError:
-        pass
-    return compiled
+    if not targets <= _lowered_targets():
+        return None
+    return _load(directory / f"{disk_key}.xla", in_tree, out_tree)
 
 
 def _store_index(directory: Path, key: str, disk_key: str, lowered, lowered_text: str) -> None:
     try:
         payload = pickle.dumps((disk_key, lowered.in_tree, lowered.out_tree, _custom_call_targets(lowered_text)))
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".tmp") as fh:
-            fh.write(payload)
-        os.replace(fh.name, directory / f"{key}.idx")
-        entries = sorted(directory.glob("*.idx"), key=lambda f: f.stat().st_mtime)
-        for old in entries[: max(0, len(entries) - 4 * MAX_ENTRIES)]:
-            old.unlink(missing_ok=True)
+        _write(directory, f"{key}.idx", payload, 4 * MAX_ENTRIES)
     except Exception:  # unpicklable tree, read-only or full disk: not indexed
         pass
 
@@ -325,7 +317,7 @@ class CachedProgram:
         text = None if directory is None else lowered.as_text()
         disk_key = None if directory is None else _disk_key(text, options)
         path = None if disk_key is None else directory / f"{disk_key}.xla"
-        compiled = None if path is None else _load(path, lowered)
+        compiled = None if path is None else _load(path, lowered.in_tree, lowered.out_tree)
         if compiled is not None:
             self.stats["loaded"] += 1
         else:

@@ -31,7 +31,7 @@ from jaxreg import streamed_gram
 from jaxreg._blas import single_threaded_blas
 from jaxreg._program_cache import CPU_COMPILER_OPTIONS as _CPU_COMPILER_OPTIONS
 from jaxreg._program_cache import CachedProgram
-from jaxreg._validation import aligned_empty, validate_inputs, validate_lambdas
+from jaxreg._validation import XLA_ALIGNMENT, aligned_empty, validate_inputs, validate_lambdas
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
 from jaxreg.solvers.homotopy import run_lasso_homotopy, run_lasso_homotopy_from_statistics
@@ -443,7 +443,7 @@ def _shared_with_xla(X: np.ndarray) -> bool:
     JAX array, or a C-contiguous X on a 64-byte boundary (XLA:CPU's alignment)."""
     if jax.default_backend() != "cpu" or not X.flags.c_contiguous:
         return False
-    return _jax_owner(X) is not None or X.ctypes.data % 64 == 0
+    return _jax_owner(X) is not None or X.ctypes.data % XLA_ALIGNMENT == 0
 
 
 def shareable_matrix(X: np.ndarray) -> np.ndarray:
