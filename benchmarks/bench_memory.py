@@ -5,15 +5,17 @@ is solved to compile the program, the kernel's high-water mark of resident memor
 (``/proc/self/clear_refs``), and a second path on the same X is solved. The reported peak is
 the high-water mark minus the resident memory just before that call: what the path itself
 needs on top of X (compiled code excluded). One run per shape and way of handing X over:
-``numpy`` (as NumPy allocates it, 16-byte aligned: XLA:CPU copies it once into an aligned
-buffer), ``aligned`` (NumPy, placed on a 64-byte boundary: shared with XLA through DLPack,
-no copy), ``jax`` (``jnp.asarray(X)``, the NumPy copy dropped: used as is) and ``memmap``
-(``np.load(..., mmap_mode="r")`` of X saved to a temporary ``.npy``: read-only, so XLA would
-copy it; its pages, once read, count as resident memory of the process) and ``fortran``
+``numpy`` (as NumPy allocates it, 16 bytes past a 64-byte boundary: XLA:CPU would copy it
+once into an aligned buffer; the path hands it over as a ``design.RowShifted`` view
+instead), ``aligned`` (NumPy, placed on a 64-byte boundary: shared with XLA, no copy),
+``jax`` (``jnp.asarray(X)``, the NumPy copy dropped: used as is), ``memmap``
+(``np.load(..., mmap_mode="r")`` of X saved to a temporary ``.npy``, shared read-only; its
+pages, once read, count as resident memory of the process) and ``fortran``
 (``np.asfortranarray(X)``, as pandas hands out a float frame's values: the path makes one
-C-ordered copy). ``streamed``:
-whether the path read X in row blocks (``jaxreg.streamed_gram``: the Gaussian lasso with
-n >= p on an X that XLA would copy) instead of handing it to the program. Linux only.
+C-ordered copy). ``streamed``: whether the path read X in row blocks
+(``jaxreg.streamed_gram``: the Gaussian lasso with n >= p on an X that XLA would copy)
+instead of handing it to the program; ``shifted``: whether the program got X as a
+``RowShifted`` view. Linux only.
 
     PYTHONPATH=. python benchmarks/bench_memory.py                 # 100000 x 125 and 1000 x 12500
     PYTHONPATH=. python benchmarks/bench_memory.py --shapes 20000x625 --n-lambdas 20
@@ -23,6 +25,7 @@ n >= p on an X that XLA would copy) instead of handing it to the program. Linux 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import multiprocessing as mp
 import time
@@ -92,8 +95,10 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int,
     peak = _status("VmHWM") - base
     pointer = X.unsafe_buffer_pointer() if given == "jax" else X.ctypes.data  # the caller's X
     block_program = jaxreg.streamed_gram._compiled_statistics.stats
+    streamed = block_program["compiled"] + block_program["loaded"] > 0
+    row_shift = 0 if given == "jax" else importlib.import_module("jaxreg.path")._row_shift(np.asarray(X))
     queue.put(dict(n=n, p=p, family=family, input=given, x_bytes=X.nbytes, x_64_aligned=pointer % 64 == 0,
-                   streamed=block_program["compiled"] + block_program["loaded"] > 0,
+                   streamed=streamed, shifted=bool(row_shift) and not streamed,
                    peak_extra_bytes=peak, ratio_extra=peak / X.nbytes, ratio_total=(peak + X.nbytes) / X.nbytes,
                    first_call_s=first, steady_s=steady, max_gap=max_gap, cv_folds=folds))
 
@@ -118,12 +123,12 @@ def main(argv=None) -> int:
                     help="measure jaxreg.cv with this many folds instead of one path (its chunks run on threads)")
     ap.add_argument("--inputs", default=",".join(INPUTS), help="comma-separated, of " + ", ".join(INPUTS))
     args = ap.parse_args(argv)
-    print(f"{'shape':>12} {'X [MB]':>7} {'input':>7} {'X 64B-aligned':>13} {'streamed':>8} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
+    print(f"{'shape':>12} {'X [MB]':>7} {'input':>7} {'X 64B-aligned':>13} {'streamed':>8} {'shifted':>7} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
     for shape in args.shapes.split(","):
         n, p = (int(v) for v in shape.lower().split("x"))
         for given in args.inputs.split(","):
             r = measure(n, p, given, args.n_lambdas, args.family, args.cv)
-            print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {given:>7} {str(r['x_64_aligned']):>13} {str(r['streamed']):>8} {r['peak_extra_bytes'] / 1e6:15.1f} "
+            print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {given:>7} {str(r['x_64_aligned']):>13} {str(r['streamed']):>8} {str(r['shifted']):>7} {r['peak_extra_bytes'] / 1e6:15.1f} "
                   f"{r['ratio_extra']:7.2f} {r['ratio_total']:11.2f} {r['steady_s']:10.2f} {r['max_gap']:8.1e}", flush=True)
             print("  " + json.dumps(r))
     return 0

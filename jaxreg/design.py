@@ -6,6 +6,10 @@ intercept's column of ones and index ``p + 1`` is a column of zeros used to pad 
 working-set slots. ``Xs`` is never formed: products are computed from ``X``, ``m`` and
 ``s``. Every product asks for the highest matmul precision, so float32 products are not
 silently done in TF32 / bfloat16 on accelerators.
+
+``X`` is an array, or a ``RowShifted`` view of a row-major buffer that XLA:CPU could not
+share as a whole (it starts off a 64-byte boundary); the products, column gathers and row
+blocks below take either.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Design", "column_moments", "column_scale", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram",
+__all__ = ["Design", "RowShifted", "x_times", "times_x", "column_moments", "column_scale", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram",
            "centered_gram", "full_gram"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -42,6 +46,101 @@ class Design(NamedTuple):
         return self.X.shape[1]
 
 
+class RowShifted(NamedTuple):
+    """X (n, p), n >= 2, held as three pieces of its row-major buffer ``x`` (n p numbers,
+    ``x[i p + j] = X[i, j]``), for a buffer that starts ``s`` numbers (1 <= s <= p) before a
+    64-byte boundary, which XLA:CPU shares only from there on:
+
+    - ``body`` (n - 1, p): ``body[i, k] = x[s + i p + k]``, the buffer from the boundary on,
+      shared (row i of X from column s, then the first s numbers of row i + 1);
+    - ``head_t`` (s, n): ``X[:, :s]^T``, a copy of s / p of X (transposed: products with
+      it then run along rows of n numbers; with (n, s) they took 1 ms more at n = 1e5);
+    - ``last`` (p,): ``X[n - 1]``, a copy of one row.
+
+    So ``X[i, j] = body[i, j - s]`` for ``j >= s`` and ``i < n - 1``, ``head_t[j, i]`` for
+    ``j < s``, ``last[j]`` on the last row.
+    """
+
+    body: jax.Array
+    head_t: jax.Array
+    last: jax.Array
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.body.shape[0] + 1, self.body.shape[1]
+
+    @property
+    def dtype(self):
+        return self.body.dtype
+
+    @property
+    def shift(self) -> int:
+        return self.head_t.shape[0]
+
+    def row_block(self, start, rows: int):
+        """Rows ``start .. start + rows - 1`` of X (all below n - 1): (rows, p)."""
+        s = self.shift
+        p = self.body.shape[1]
+        head = jax.lax.dynamic_slice_in_dim(self.head_t, start, rows, 1).T
+        body = jax.lax.dynamic_slice_in_dim(self.body, start, rows, 0)[:, :p - s]
+        return jnp.concatenate([head, body], axis=1)
+
+
+def x_times(X, v):
+    """``X @ v`` for ``v`` (p,): (n,)."""
+    if not isinstance(X, RowShifted):
+        return jnp.matmul(X, v, precision=_HIGHEST)
+    # body @ [v_s.., 0] is X[:n-1, s:] @ v[s:] (the zeros meet the next row's first s
+    # numbers, which are finite: inputs are validated).
+    s = X.shift
+    tail = jnp.concatenate([v[s:], jnp.zeros((s,), v.dtype)])
+    upper = jnp.matmul(X.body, tail, precision=_HIGHEST)
+    bottom = jnp.dot(X.last[s:], v[s:], precision=_HIGHEST)
+    return jnp.concatenate([upper, bottom[None]]) + jnp.matmul(v[:s], X.head_t, precision=_HIGHEST)
+
+
+def times_x(r, X):
+    """``r @ X`` for ``r`` (n,) or (k, n): (p,) or (k, p)."""
+    if not isinstance(X, RowShifted):
+        return jnp.matmul(r, X, precision=_HIGHEST)
+    # One product of the body with r[:n-1] and r[1:] stacked: column k < p - s of the first
+    # is sum_{i < n-1} r_i X[i, k + s], column p - s + j (j < s) of the second is
+    # sum_{i >= 1} r_i X[i, j]; the last row and X[0, :s] come from their copies. (XLA:CPU
+    # runs a (2, n) x (n, p) product faster than an (n,) x (n, p) one: 2.8 against 4.4 ms
+    # at 1e5 x 125, and a product with head_t cost 0.6-0.8 ms more at k = 2.)
+    s, p = X.shift, X.body.shape[1]
+    rows = r.reshape(-1, r.shape[-1])
+    k = rows.shape[0]
+    both = jnp.matmul(jnp.concatenate([rows[:, :-1], rows[:, 1:]]), X.body, precision=_HIGHEST)
+    right = both[:k, :p - s] + rows[:, -1:] * X.last[s:]
+    left = both[k:, p - s:] + rows[:, :1] * X.head_t[:, 0]
+    return jnp.concatenate([left, right], axis=1).reshape(r.shape[:-1] + (p,))
+
+
+def _take_columns(X, idx):
+    """``X[:, idx]`` for ``idx`` (m,) in 0..p-1: (n, m)."""
+    if not isinstance(X, RowShifted):
+        return jnp.take(X, idx, axis=1)
+    # One gather from the body: column j >= s of X is body column j - s, then last[j];
+    # column j < s is X[0, j], then body column p - s + j (the next rows' first numbers).
+    s, p = X.shift, X.body.shape[1]
+    low = idx < s
+    cols = jnp.take(X.body, jnp.where(low, p - s + idx, idx - s), axis=1)
+    first = X.head_t[jnp.clip(idx, 0, s - 1), 0]
+    below = jnp.concatenate([cols, X.last[idx][None]], axis=0)
+    above = jnp.concatenate([first[None], cols], axis=0)
+    return jnp.where(low, above, below)
+
+
+def _row(X, i):
+    """Row ``i`` (a traced index) of X: (p,)."""
+    if not isinstance(X, RowShifted):
+        return X[i]
+    n = X.shape[0]
+    row = X.row_block(jnp.minimum(i, n - 2), 1)[0]
+    return jnp.where(i == n - 1, X.last, row)
+
+
 _GRAM_BLOCK_ROWS = 1024
 # A row block holds at most this many bytes (at least 8 rows): XLA materializes an
 # elementwise expression of a block before reducing it, a few of them at once.
@@ -64,16 +163,24 @@ def block_weights(w, start, first_new, rows: int):
 def _fold_row_blocks(X, w, step, init):
     """``acc = step(acc, Xb, wb)`` over row blocks of ``_block_rows`` rows, so that
     elementwise work on X never materializes more than one block. The last block is
-    shifted back to end at row n; rows an earlier block covered get weight 0 in ``wb``."""
-    n = X.shape[0]
+    shifted back to end at row n; rows an earlier block covered get weight 0 in ``wb``.
+    A ``RowShifted`` X folds its first n - 1 rows in blocks, then its last row."""
+    if isinstance(X, RowShifted):
+        acc = _fold_blocks(X.shape[0] - 1, X.shape[1], X.dtype.itemsize, X.row_block, w[:-1], step, init)
+        return step(acc, X.last[None, :], w[-1:])
+    return _fold_blocks(X.shape[0], X.shape[1], X.dtype.itemsize,
+                        lambda start, rows: jax.lax.dynamic_slice_in_dim(X, start, rows, 0), w, step, init)
+
+
+def _fold_blocks(n: int, p: int, itemsize: int, row_block, w, step, init):
+    """``_fold_row_blocks`` over n rows given by ``row_block(start, rows)``."""
     if n == 0:
         return init
-    rows = _block_rows(n, X.shape[1], X.dtype.itemsize)
+    rows = _block_rows(n, p, itemsize)
 
     def block(i, acc):
         start = jnp.minimum(i * rows, n - rows)
-        Xb = jax.lax.dynamic_slice_in_dim(X, start, rows, 0)
-        return step(acc, Xb, block_weights(w, start, i * rows, rows))
+        return step(acc, row_block(start, rows), block_weights(w, start, i * rows, rows))
 
     return jax.lax.fori_loop(0, -(-n // rows), block, init)
 
@@ -117,9 +224,9 @@ def column_moments(X, w, fit_intercept: bool):
     (a max and a min over 100 x 20,000 took 13.5 ms; one product over it takes 0.4 ms).
     """
     p = X.shape[1]
-    center = jnp.matmul(w, X, precision=_HIGHEST) if fit_intercept else jnp.zeros(p, X.dtype)
+    center = times_x(w, X) if fit_intercept else jnp.zeros(p, X.dtype)
     used = w > 0
-    reference = X[jnp.argmax(used)] if fit_intercept else jnp.zeros(p, X.dtype)
+    reference = _row(X, jnp.argmax(used)) if fit_intercept else jnp.zeros(p, X.dtype)
 
     init = (jnp.zeros(p, X.dtype), jnp.zeros(p, X.dtype))
     variance, differing = _fold_row_blocks(X, w, lambda acc, Xb, wb: moments_step(acc, Xb, wb, center, reference), init)
@@ -149,7 +256,7 @@ def column_scale(variance, standardize: bool):
 def matvec(d: Design, b):
     """``Xs @ b`` for feature coefficients ``b`` of shape (p,); returns (n,)."""
     bs = b * d.inv_scale
-    return jnp.matmul(d.X, bs, precision=_HIGHEST) - jnp.dot(d.center, bs, precision=_HIGHEST)
+    return x_times(d.X, bs) - jnp.dot(d.center, bs, precision=_HIGHEST)
 
 
 def _standardized(d: Design, xtr, total):
@@ -164,12 +271,12 @@ def _augmented(d: Design, xtr, total):
 
 def rmatvec(d: Design, r):
     """``Xs^T r`` for ``r`` of shape (n,); returns (p,)."""
-    return _standardized(d, jnp.matmul(r, d.X, precision=_HIGHEST), jnp.sum(r))
+    return _standardized(d, times_x(r, d.X), jnp.sum(r))
 
 
 def augmented_rmatvec(d: Design, r):
     """``[Xs^T r, sum(r), 0]``: correlations with the p features, the ones and the zero column."""
-    return _augmented(d, jnp.matmul(r, d.X, precision=_HIGHEST), jnp.sum(r))
+    return _augmented(d, times_x(r, d.X), jnp.sum(r))
 
 
 def augmented_rmatvec_rows(d: Design, R):
@@ -182,7 +289,7 @@ def augmented_rmatvec_rows(d: Design, R):
     the pass at 100 x 5000 (100 against 80 us, micro-benchmark).
     """
     sums = jnp.sum(R, axis=1)
-    xtr = jnp.matmul(R, d.X, precision=_HIGHEST)
+    xtr = times_x(R, d.X)
     return tuple(_augmented(d, xtr[i], sums[i]) for i in range(R.shape[0]))
 
 
@@ -190,7 +297,7 @@ def gather_columns(d: Design, idx):
     """Columns ``idx`` (shape (m,), values in 0..p+1) of the augmented ``Xs``: (n, m)."""
     p = d.n_features
     safe = jnp.clip(idx, 0, p - 1)
-    cols = (jnp.take(d.X, safe, axis=1) - d.center[safe]) * d.inv_scale[safe]
+    cols = (_take_columns(d.X, safe) - d.center[safe]) * d.inv_scale[safe]
     cols = jnp.where(idx == p, 1.0, cols)
     return jnp.where(idx > p, 0.0, cols).astype(d.X.dtype)
 

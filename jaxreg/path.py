@@ -32,6 +32,7 @@ from jaxreg._blas import single_threaded_blas
 from jaxreg._program_cache import CPU_COMPILER_OPTIONS as _CPU_COMPILER_OPTIONS
 from jaxreg._program_cache import CachedProgram
 from jaxreg._validation import XLA_ALIGNMENT, aligned_empty, validate_inputs, validate_lambdas
+from jaxreg.design import RowShifted
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
 from jaxreg.solvers.homotopy import run_lasso_homotopy, run_lasso_homotopy_from_statistics
@@ -417,16 +418,21 @@ def _jax_owner(X: np.ndarray):
 
 
 def _device_matrix(X: np.ndarray):
-    """X as a JAX array, shared rather than copied where XLA:CPU allows it, so that a path's
-    peak memory is X plus the solver state (the program never writes to its inputs).
+    """X as a JAX array (or a ``design.RowShifted`` view), shared rather than copied where
+    XLA:CPU allows it, so that a path's peak memory is X plus the solver state (the program
+    never writes to its inputs).
 
     - a NumPy view of a JAX array (``np.asarray`` of a ``jax.Array`` on CPU, read-only) gives
       back that array;
     - an X of at most ``_SMALL_X_BYTES`` stays a NumPy array, which the compiled call copies
       itself: on 1000 x 100 a DLPack import took 0.2 ms of a 5.5 ms path;
     - a larger C-contiguous X is shared (``jax.device_put(..., may_alias=True)``, read-only
-      arrays and memory maps included) when it starts on a 64-byte boundary, and copied
-      otherwise: NumPy places large arrays on 16-byte boundaries (``_shared_with_xla``).
+      arrays and memory maps included) when it starts on a 64-byte boundary (XLA:CPU's
+      alignment);
+    - NumPy places large arrays 16 bytes past one: from ``_ROW_SHIFT_MIN_BYTES`` on, such an
+      X is handed over as a ``RowShifted`` view (its buffer from the boundary on, shared,
+      plus copies of its first s columns and last row, ``_row_shift``); smaller ones are
+      copied by XLA.
     """
     if jax.default_backend() != "cpu" or not X.flags.c_contiguous:
         return jnp.asarray(X)
@@ -435,7 +441,41 @@ def _device_matrix(X: np.ndarray):
         return owner
     if X.nbytes <= _SMALL_X_BYTES:
         return X
+    shift = _row_shift(X)
+    if shift:
+        return row_shifted(X, shift)
     return jax.device_put(X, may_alias=True)
+
+
+def row_shifted(X: np.ndarray, shift: int) -> RowShifted:
+    """The ``RowShifted`` view of a C-contiguous X (n >= 2, 1 <= shift <= p): its buffer from
+    number ``shift`` on, shared with XLA where that is on a 64-byte boundary, and copies of
+    its first ``shift`` columns (transposed) and its last row."""
+    n, p = X.shape
+    body = X.reshape(-1)[shift:shift + (n - 1) * p].reshape(n - 1, p)
+    return RowShifted(jax.device_put(body, may_alias=True), jax.device_put(np.ascontiguousarray(X[:, :shift].T)),
+                      jax.device_put(np.array(X[-1])))
+
+
+# From this size on, an X that XLA:CPU would copy (off its 64-byte boundary) is handed over as
+# a ``RowShifted`` view instead: the copy would double the path's memory.
+_ROW_SHIFT_MIN_BYTES = 1 << 25
+
+
+def _row_shift(X: np.ndarray) -> int:
+    """The s of ``_device_matrix``'s ``RowShifted`` view of X: how many numbers its buffer
+    starts before a 64-byte boundary; 0 where X is not handed over that way (not the CPU,
+    not C-contiguous, under ``_ROW_SHIFT_MIN_BYTES``, aligned already, fewer than 2 rows, or
+    ``8 s > p``: the copy of the first s columns would be more than an eighth of X)."""
+    if (jax.default_backend() != "cpu" or X.ndim != 2 or not X.flags.c_contiguous
+            or X.nbytes < _ROW_SHIFT_MIN_BYTES):
+        return 0
+    offset = -X.ctypes.data % XLA_ALIGNMENT
+    if offset % X.itemsize:
+        return 0
+    shift = offset // X.itemsize
+    n, p = X.shape
+    return shift if n >= 2 and 8 * shift <= p else 0
 
 
 def _shared_with_xla(X: np.ndarray) -> bool:
@@ -447,12 +487,12 @@ def _shared_with_xla(X: np.ndarray) -> bool:
 
 
 def shareable_matrix(X: np.ndarray) -> np.ndarray:
-    """X itself when XLA:CPU shares it (``_shared_with_xla``), is small, or the backend is not
-    the CPU; else a read-only NumPy view of one copy that XLA makes and owns, which every
-    later program call shares. For callers that hand X to several programs (``path_batch``'s
-    chunks, on threads): each would copy it. (XLA's copy of 100 MB took 55 ms here, a NumPy
+    """X itself when XLA:CPU shares it (``_shared_with_xla``) or its aligned part
+    (``_row_shift``), is small, or the backend is not the CPU; else a read-only NumPy view
+    of one copy that XLA makes and owns, which every later program call shares. For callers
+    that hand X to several programs (``path_batch``'s chunks, on threads): each would copy it. (XLA's copy of 100 MB took 55 ms here, a NumPy
     copy into fresh memory 220 ms: the pages' first touch.)"""
-    if jax.default_backend() != "cpu" or X.nbytes <= _SMALL_X_BYTES or _shared_with_xla(X):
+    if jax.default_backend() != "cpu" or X.nbytes <= _SMALL_X_BYTES or _shared_with_xla(X) or _row_shift(X):
         return X
     with jax.enable_x64(X.dtype == np.float64):
         return np.asarray(jax.device_put(X))

@@ -318,7 +318,7 @@ def gram_statistics(X, w, r, fit_intercept: bool) -> GramStatistics:
     """``GramStatistics`` of ``X`` (n, p) in two blocked passes over its rows."""
     center, variance, constant = dsg.column_moments(X, w, fit_intercept)
     gram = dsg.centered_gram(X, w, center)
-    return GramStatistics(center, variance, constant, gram, jnp.matmul(r, X, precision=_HIGHEST), jnp.sum(r))
+    return GramStatistics(center, variance, constant, gram, dsg.times_x(r, X), jnp.sum(r))
 
 
 def run_lasso_homotopy(inputs: PathInputs, *, family: Family, fit_intercept: bool, standardize: bool, max_steps: int):
