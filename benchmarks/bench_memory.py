@@ -11,11 +11,11 @@ instead), ``aligned`` (NumPy, placed on a 64-byte boundary: shared with XLA, no 
 ``jax`` (``jnp.asarray(X)``, the NumPy copy dropped: used as is), ``memmap``
 (``np.load(..., mmap_mode="r")`` of X saved to a temporary ``.npy``, shared read-only; its
 pages, once read, count as resident memory of the process) and ``fortran``
-(``np.asfortranarray(X)``, as pandas hands out a float frame's values: the path makes one
-C-ordered copy). ``streamed``: whether the path read X in row blocks
-(``jaxreg.streamed_gram``: the Gaussian lasso with n >= p on an X that XLA would copy)
-instead of handing it to the program; ``shifted``: whether the program got X as a
-``RowShifted`` view. Linux only.
+(``np.asfortranarray(X)``, as pandas hands out a float frame's values: the program takes
+the row-major X^T, ``design.Transposed``). ``streamed``: whether the path read X in row
+blocks (``jaxreg.streamed_gram``: the Gaussian lasso with n >= p on a row-major X that XLA
+would copy) instead of handing it to the program; ``view``: how the program got X (``-``:
+as is; ``T``: transposed; ``shifted``: ``RowShifted``). Linux only.
 
     PYTHONPATH=. python benchmarks/bench_memory.py                 # 100000 x 125 and 1000 x 12500
     PYTHONPATH=. python benchmarks/bench_memory.py --shapes 20000x625 --n-lambdas 20
@@ -37,6 +37,22 @@ def _status(key: str) -> int:
 
 
 INPUTS = ("numpy", "aligned", "jax", "memmap", "fortran")
+
+
+def _view(X) -> str:
+    """How ``path._device_matrix`` hands X over: ``-`` (as is, or copied by XLA), ``T`` (the
+    row-major X^T of a column-major X), ``shifted`` (``RowShifted``), ``T+shifted``."""
+    import numpy as np
+
+    P = importlib.import_module("jaxreg.path")
+    if X.flags.f_contiguous and not X.flags.c_contiguous:
+        if X.nbytes < importlib.import_module("jaxreg._validation").FORTRAN_KEPT_MIN_BYTES:
+            return "-"  # copied to an aligned row-major X by validation
+        transposed = True
+    else:
+        transposed = False
+    shifted = P._row_shift(np.asarray(X.T if transposed else X)) > 0
+    return "+".join(["T"] * transposed + ["shifted"] * shifted) or "-"
 
 
 def _solve(X, y, family: str, n_lambdas: int, folds: int):
@@ -96,9 +112,8 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int,
     pointer = X.unsafe_buffer_pointer() if given == "jax" else X.ctypes.data  # the caller's X
     block_program = jaxreg.streamed_gram._compiled_statistics.stats
     streamed = block_program["compiled"] + block_program["loaded"] > 0
-    row_shift = 0 if given == "jax" else importlib.import_module("jaxreg.path")._row_shift(np.asarray(X))
     queue.put(dict(n=n, p=p, family=family, input=given, x_bytes=X.nbytes, x_64_aligned=pointer % 64 == 0,
-                   streamed=streamed, shifted=bool(row_shift) and not streamed,
+                   streamed=streamed, view="-" if streamed or given == "jax" else _view(X),
                    peak_extra_bytes=peak, ratio_extra=peak / X.nbytes, ratio_total=(peak + X.nbytes) / X.nbytes,
                    first_call_s=first, steady_s=steady, max_gap=max_gap, cv_folds=folds))
 
@@ -123,12 +138,12 @@ def main(argv=None) -> int:
                     help="measure jaxreg.cv with this many folds instead of one path (its chunks run on threads)")
     ap.add_argument("--inputs", default=",".join(INPUTS), help="comma-separated, of " + ", ".join(INPUTS))
     args = ap.parse_args(argv)
-    print(f"{'shape':>12} {'X [MB]':>7} {'input':>7} {'X 64B-aligned':>13} {'streamed':>8} {'shifted':>7} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
+    print(f"{'shape':>12} {'X [MB]':>7} {'input':>7} {'X 64B-aligned':>13} {'streamed':>8} {'view':>9} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
     for shape in args.shapes.split(","):
         n, p = (int(v) for v in shape.lower().split("x"))
         for given in args.inputs.split(","):
             r = measure(n, p, given, args.n_lambdas, args.family, args.cv)
-            print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {given:>7} {str(r['x_64_aligned']):>13} {str(r['streamed']):>8} {str(r['shifted']):>7} {r['peak_extra_bytes'] / 1e6:15.1f} "
+            print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {given:>7} {str(r['x_64_aligned']):>13} {str(r['streamed']):>8} {r['view']:>9} {r['peak_extra_bytes'] / 1e6:15.1f} "
                   f"{r['ratio_extra']:7.2f} {r['ratio_total']:11.2f} {r['steady_s']:10.2f} {r['max_gap']:8.1e}", flush=True)
             print("  " + json.dumps(r))
     return 0

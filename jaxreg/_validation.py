@@ -27,10 +27,17 @@ def aligned_empty(shape, dtype) -> np.ndarray:
     return buf[start:start + nbytes].view(dtype).reshape(shape)
 
 
-def _c_ordered(arr: np.ndarray, dtype) -> np.ndarray:
-    """``arr`` as a C-ordered array of ``dtype``: itself when it is one, else one copy into
+# A column-major X of ``dtype`` from this size on is kept as it is (the path program takes it
+# as the row-major X^T, ``design.Transposed``); a smaller one is copied to row-major order.
+FORTRAN_KEPT_MIN_BYTES = 1 << 25
+
+
+def _in_path_layout(arr: np.ndarray, dtype) -> np.ndarray:
+    """``arr`` as a C-ordered array of ``dtype``, or a column-major one of
+    ``FORTRAN_KEPT_MIN_BYTES`` or more: itself when it is one, else one C-ordered copy into
     ``aligned_empty`` (a copy NumPy would allocate, XLA would copy once more)."""
-    if arr.dtype == dtype and arr.flags.c_contiguous:
+    kept_fortran = arr.flags.f_contiguous and arr.nbytes >= FORTRAN_KEPT_MIN_BYTES
+    if arr.dtype == dtype and (arr.flags.c_contiguous or kept_fortran):
         return arr
     out = aligned_empty(arr.shape, dtype)
     np.copyto(out, arr, casting="unsafe")
@@ -178,10 +185,11 @@ def validate_inputs(
         dtype = np.dtype(np.float32)
     else:
         dtype = np.dtype(np.float64)
-    # C order: compiled programs are specialized to the memory layout of their inputs (an
-    # F-ordered X, as pandas hands out, would compile a second program), and a C-ordered X
-    # on a 64-byte boundary is shared with XLA without a copy.
-    X = _c_ordered(_as_float_array("X", X), dtype)
+    # C order: compiled programs are specialized to the memory layout of their inputs (a
+    # small F-ordered X, as pandas hands out, would compile a second program), and a
+    # C-ordered X on a 64-byte boundary is shared with XLA without a copy. A large F-ordered
+    # X is kept: copying it would double the path's memory.
+    X = _in_path_layout(_as_float_array("X", X), dtype)
     n, p = X.shape
     if n < 2:
         raise ValueError(f"at least 2 samples are needed; got {n}")

@@ -7,19 +7,20 @@ working-set slots. ``Xs`` is never formed: products are computed from ``X``, ``m
 ``s``. Every product asks for the highest matmul precision, so float32 products are not
 silently done in TF32 / bfloat16 on accelerators.
 
-``X`` is an array, or a ``RowShifted`` view of a row-major buffer that XLA:CPU could not
-share as a whole (it starts off a 64-byte boundary); the products, column gathers and row
-blocks below take either.
+``X`` is an array, a ``RowShifted`` view of a row-major buffer that XLA:CPU could not
+share as a whole (it starts off a 64-byte boundary), or a ``Transposed`` one of either (a
+column-major X, as pandas hands out); the products, gathers and row blocks below take all.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Design", "RowShifted", "x_times", "times_x", "column_moments", "column_scale", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram",
+__all__ = ["Design", "RowShifted", "Transposed", "x_times", "times_x", "column_moments", "column_scale", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram",
            "centered_gram", "full_gram"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -86,8 +87,25 @@ class RowShifted(NamedTuple):
         return jnp.concatenate([head, body], axis=1)
 
 
+class Transposed(NamedTuple):
+    """X (n, p) held as its transpose ``t`` (p, n), an array or a ``RowShifted`` view: a
+    column-major X is a row-major X^T, shared with XLA as such."""
+
+    t: Any
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.t.shape[1], self.t.shape[0]
+
+    @property
+    def dtype(self):
+        return self.t.dtype
+
+
 def x_times(X, v):
     """``X @ v`` for ``v`` (p,): (n,)."""
+    if isinstance(X, Transposed):
+        return times_x(v, X.t)
     if not isinstance(X, RowShifted):
         return jnp.matmul(X, v, precision=_HIGHEST)
     # body @ [v_s.., 0] is X[:n-1, s:] @ v[s:] (the zeros meet the next row's first s
@@ -101,6 +119,8 @@ def x_times(X, v):
 
 def times_x(r, X):
     """``r @ X`` for ``r`` (n,) or (k, n): (p,) or (k, p)."""
+    if isinstance(X, Transposed):
+        return x_times(X.t, r) if r.ndim == 1 else jnp.stack([x_times(X.t, row) for row in r])
     if not isinstance(X, RowShifted):
         return jnp.matmul(r, X, precision=_HIGHEST)
     s, p = X.shift, X.body.shape[1]
@@ -129,6 +149,8 @@ def times_x(r, X):
 
 def _take_columns(X, idx):
     """``X[:, idx]`` for ``idx`` (m,) in 0..p-1: (n, m)."""
+    if isinstance(X, Transposed):
+        return _take_rows(X.t, idx).T
     if not isinstance(X, RowShifted):
         return jnp.take(X, idx, axis=1)
     # One gather from the body: column j >= s of X is body column j - s, then last[j];
@@ -142,13 +164,34 @@ def _take_columns(X, idx):
     return jnp.where(low, above, below)
 
 
+def _take_rows(X, idx):
+    """``X[idx]`` for ``idx`` (m,) in 0..n-1: (m, p)."""
+    if isinstance(X, Transposed):
+        return _take_columns(X.t, idx).T
+    if not isinstance(X, RowShifted):
+        return jnp.take(X, idx, axis=0)
+    n, p = X.shape
+    s = X.shift
+    inner = jnp.concatenate([jnp.take(X.head_t, idx, axis=1).T,
+                             jnp.take(X.body, jnp.minimum(idx, n - 2), axis=0)[:, :p - s]], axis=1)
+    return jnp.where((idx == n - 1)[:, None], X.last, inner)
+
+
+def _row_block(X, start, rows: int):
+    """Rows ``start .. start + rows - 1`` of X: (rows, p); of a ``RowShifted`` X, all below
+    n - 1."""
+    if isinstance(X, Transposed):
+        if isinstance(X.t, RowShifted):
+            return _take_columns(X.t, start + jnp.arange(rows)).T
+        return jax.lax.dynamic_slice_in_dim(X.t, start, rows, 1).T
+    if isinstance(X, RowShifted):
+        return X.row_block(start, rows)
+    return jax.lax.dynamic_slice_in_dim(X, start, rows, 0)
+
+
 def _row(X, i):
     """Row ``i`` (a traced index) of X: (p,)."""
-    if not isinstance(X, RowShifted):
-        return X[i]
-    n = X.shape[0]
-    row = X.row_block(jnp.minimum(i, n - 2), 1)[0]
-    return jnp.where(i == n - 1, X.last, row)
+    return _take_rows(X, jnp.reshape(i, (1,)))[0]
 
 
 _GRAM_BLOCK_ROWS = 1024
@@ -178,8 +221,7 @@ def _fold_row_blocks(X, w, step, init):
     if isinstance(X, RowShifted):
         acc = _fold_blocks(X.shape[0] - 1, X.shape[1], X.dtype.itemsize, X.row_block, w[:-1], step, init)
         return step(acc, X.last[None, :], w[-1:])
-    return _fold_blocks(X.shape[0], X.shape[1], X.dtype.itemsize,
-                        lambda start, rows: jax.lax.dynamic_slice_in_dim(X, start, rows, 0), w, step, init)
+    return _fold_blocks(X.shape[0], X.shape[1], X.dtype.itemsize, functools.partial(_row_block, X), w, step, init)
 
 
 def _fold_blocks(n: int, p: int, itemsize: int, row_block, w, step, init):

@@ -32,7 +32,7 @@ from jaxreg._blas import single_threaded_blas
 from jaxreg._program_cache import CPU_COMPILER_OPTIONS as _CPU_COMPILER_OPTIONS
 from jaxreg._program_cache import CachedProgram
 from jaxreg._validation import XLA_ALIGNMENT, aligned_empty, validate_inputs, validate_lambdas
-from jaxreg.design import RowShifted
+from jaxreg.design import RowShifted, Transposed
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
 from jaxreg.solvers.homotopy import run_lasso_homotopy, run_lasso_homotopy_from_statistics
@@ -418,9 +418,9 @@ def _jax_owner(X: np.ndarray):
 
 
 def _device_matrix(X: np.ndarray):
-    """X as a JAX array (or a ``design.RowShifted`` view), shared rather than copied where
-    XLA:CPU allows it, so that a path's peak memory is X plus the solver state (the program
-    never writes to its inputs).
+    """X as a JAX array (or a ``design.RowShifted`` or ``design.Transposed`` view), shared
+    rather than copied where XLA:CPU allows it, so that a path's peak memory is X plus the
+    solver state (the program never writes to its inputs).
 
     - a NumPy view of a JAX array (``np.asarray`` of a ``jax.Array`` on CPU, read-only) gives
       back that array;
@@ -432,8 +432,17 @@ def _device_matrix(X: np.ndarray):
     - NumPy places large arrays 16 bytes past one: from ``_ROW_SHIFT_MIN_BYTES`` on, such an
       X is handed over as a ``RowShifted`` view (its buffer from the boundary on, shared,
       plus copies of its first s columns and last row, ``_row_shift``); smaller ones are
-      copied by XLA.
+      copied by XLA;
+    - a column-major X (validation keeps one of ``FORTRAN_KEPT_MIN_BYTES`` or more, as
+      pandas hands out) is the row-major X^T, handed over as above inside a ``Transposed``.
     """
+    if jax.default_backend() == "cpu" and X.flags.f_contiguous and not X.flags.c_contiguous:
+        return Transposed(_row_major_on_device(X.T))
+    return _row_major_on_device(X)
+
+
+def _row_major_on_device(X: np.ndarray):
+    """``_device_matrix`` of an X that is not column-major."""
     if jax.default_backend() != "cpu" or not X.flags.c_contiguous:
         return jnp.asarray(X)
     owner = _jax_owner(X)
@@ -486,13 +495,21 @@ def _shared_with_xla(X: np.ndarray) -> bool:
     return _jax_owner(X) is not None or X.ctypes.data % XLA_ALIGNMENT == 0
 
 
+def _handed_over_in_place(X: np.ndarray) -> bool:
+    """Whether ``_device_matrix`` hands XLA:CPU X's own memory, whole or all but a few
+    columns and a row (``_shared_with_xla``, ``_row_shift``; of X^T for a column-major X)."""
+    if X.flags.f_contiguous and not X.flags.c_contiguous:
+        X = X.T
+    return _shared_with_xla(X) or _row_shift(X) > 0
+
+
 def shareable_matrix(X: np.ndarray) -> np.ndarray:
-    """X itself when XLA:CPU shares it (``_shared_with_xla``) or its aligned part
-    (``_row_shift``), is small, or the backend is not the CPU; else a read-only NumPy view
-    of one copy that XLA makes and owns, which every later program call shares. For callers
+    """X itself when XLA:CPU shares it, whole or in part (``_handed_over_in_place``), is
+    small, or the backend is not the CPU; else a read-only NumPy view of one copy that XLA
+    makes and owns, which every later program call shares. For callers
     that hand X to several programs (``path_batch``'s chunks, on threads): each would copy it. (XLA's copy of 100 MB took 55 ms here, a NumPy
     copy into fresh memory 220 ms: the pages' first touch.)"""
-    if jax.default_backend() != "cpu" or X.nbytes <= _SMALL_X_BYTES or _shared_with_xla(X) or _row_shift(X):
+    if jax.default_backend() != "cpu" or X.nbytes <= _SMALL_X_BYTES or _handed_over_in_place(X):
         return X
     with jax.enable_x64(X.dtype == np.float64):
         return np.asarray(jax.device_put(X))
@@ -509,7 +526,7 @@ def _streams_statistics(X: np.ndarray, padded: bool, members: int = 1) -> bool:
     Grams (members x p x p, held together) must stay under half of X, or the copy costs less."""
     gram_bytes = members * X.shape[1] ** 2 * X.itemsize
     return (not padded and jax.default_backend() == "cpu" and X.nbytes >= _STREAM_MIN_BYTES
-            and 2 * gram_bytes <= X.nbytes and not _shared_with_xla(X))
+            and 2 * gram_bytes <= X.nbytes and X.flags.c_contiguous and not _shared_with_xla(X))
 
 
 def streams_statistics(fam, all_lasso: bool, batched: bool, data, members: int = 1) -> bool:
