@@ -17,6 +17,16 @@ atexit.register(shutil.rmtree, _PROGRAM_CACHE, True)
 from jaxreg.datasets import load_breast_cancer, load_diabetes, make_glmnet_benchmark
 
 
+def at_offset(X, offset):
+    """A copy of ``X`` (C-ordered) whose buffer starts ``offset`` bytes past a 64-byte
+    boundary: 0 is shared with XLA:CPU, 16 is where NumPy places large arrays."""
+    buf = np.empty(X.nbytes + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + offset
+    out = buf[start:start + X.nbytes].view(X.dtype).reshape(X.shape)
+    out[:] = X
+    return out
+
+
 @pytest.fixture(scope="session")
 def diabetes():
     return load_diabetes()

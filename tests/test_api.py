@@ -9,6 +9,8 @@ import pytest
 import jaxreg
 from jaxreg.datasets import make_glmnet_benchmark
 
+from .conftest import at_offset
+
 
 def test_second_call_with_new_data_of_same_shape_does_not_recompile():
     """One program per solver and shape: the Gaussian lasso (homotopy) and the elastic net
@@ -45,15 +47,6 @@ def test_read_only_and_jax_array_inputs_are_solved_without_error_or_copy():
     np.testing.assert_array_equal(res.coef, ref.coef)
 
 
-def _at_offset(X, offset):
-    """A copy of ``X`` ``offset`` bytes past a 64-byte boundary."""
-    buf = np.empty(X.nbytes + 128, np.uint8)
-    start = (-buf.ctypes.data) % 64 + offset
-    out = buf[start:start + X.nbytes].view(X.dtype).reshape(X.shape)
-    out[:] = X
-    return out
-
-
 def test_large_x_on_a_64_byte_boundary_is_shared_with_xla_read_only_and_memmap_included(tmp_path):
     """Above 1 MB, a C-contiguous X on a 64-byte boundary reaches the program without a copy
     (writeable, read-only, a memory-mapped .npy); 16 bytes off the boundary it is copied.
@@ -62,11 +55,11 @@ def test_large_x_on_a_64_byte_boundary_is_shared_with_xla_read_only_and_memmap_i
 
     X, y, _ = make_glmnet_benchmark(2000, 100, 0.3, seed=4)
     np.save(tmp_path / "X.npy", X)
-    frozen = _at_offset(X, 0)
+    frozen = at_offset(X, 0)
     frozen.flags.writeable = False
-    shared = {"writeable": _at_offset(X, 0), "read-only": frozen, "memmap": np.load(tmp_path / "X.npy", mmap_mode="r")}
+    shared = {"writeable": at_offset(X, 0), "read-only": frozen, "memmap": np.load(tmp_path / "X.npy", mmap_mode="r")}
     ref = jaxreg.path(X, y, n_lambdas=10, l1_ratio=0.5)
-    for name, Xs in {**shared, "misaligned": _at_offset(X, 16)}.items():
+    for name, Xs in {**shared, "misaligned": at_offset(X, 16)}.items():
         with jax.enable_x64(True):
             on_device = _device_matrix(Xs)
             assert (on_device.unsafe_buffer_pointer() == Xs.ctypes.data) == (name != "misaligned"), name

@@ -15,19 +15,12 @@ import pytest
 import jaxreg
 from jaxreg import design as D
 
+from .conftest import at_offset
+
 P = importlib.import_module("jaxreg.path")
 
 # 2000 x 100 is not padded to a bucket (``path.padded_shape``): X reaches the program as given.
 N, NP = 2000, 100
-
-
-def _at_offset(X, offset):
-    """A copy of ``X`` starting ``offset`` bytes past a 64-byte boundary."""
-    buf = np.empty(X.nbytes + 128, np.uint8)
-    start = (-buf.ctypes.data) % 64 + offset
-    out = buf[start:start + X.nbytes].view(X.dtype).reshape(X.shape)
-    out[:] = X
-    return out
 
 
 def _close(got, want, X, rtol):
@@ -101,16 +94,16 @@ def test_row_shift_applies_to_large_c_contiguous_x_off_the_boundary(monkeypatch)
     """``_row_shift``: s = (64 - offset) / itemsize for a C-contiguous X of at least
     ``_ROW_SHIFT_MIN_BYTES`` with n >= 2 and 8 s <= p; 0 otherwise."""
     X = np.random.default_rng(0).standard_normal((N, NP))
-    assert P._row_shift(_at_offset(X, 16)) == 0  # 1.6 MB: under the threshold
+    assert P._row_shift(at_offset(X, 16)) == 0  # 1.6 MB: under the threshold
     monkeypatch.setattr(P, "_ROW_SHIFT_MIN_BYTES", 0)
-    assert P._row_shift(_at_offset(X, 16)) == 6
-    assert P._row_shift(_at_offset(X, 56)) == 1
-    assert P._row_shift(_at_offset(X, 0)) == 0
-    assert P._row_shift(_at_offset(X.astype(np.float32), 16)) == 12
-    assert P._row_shift(_at_offset(X[:, :40], 16)) == 0  # 8 * 6 > 40
-    assert P._row_shift(_at_offset(X[:1], 16)) == 0
+    assert P._row_shift(at_offset(X, 16)) == 6
+    assert P._row_shift(at_offset(X, 56)) == 1
+    assert P._row_shift(at_offset(X, 0)) == 0
+    assert P._row_shift(at_offset(X.astype(np.float32), 16)) == 12
+    assert P._row_shift(at_offset(X[:, :40], 16)) == 0  # 8 * 6 > 40
+    assert P._row_shift(at_offset(X[:1], 16)) == 0
     assert P._row_shift(np.asfortranarray(X)) == 0
-    Xm = _at_offset(X, 16)
+    Xm = at_offset(X, 16)
     with jax.enable_x64(True):
         on_device = P._device_matrix(Xm)
     assert isinstance(on_device, D.RowShifted)
@@ -173,11 +166,11 @@ def test_paths_on_a_row_shifted_x_equal_those_on_the_aligned_array_without_copyi
         kwargs.update(sample_weight=rng.uniform(0.5, 2.0, N), offset=0.1 * rng.standard_normal(N))
     if kwargs.get("penalty_factor") == "pf":
         kwargs["penalty_factor"] = np.r_[[0.0], np.ones(NP - 1)]  # an unpenalized head column
-    Xm = _at_offset(X, 16)
+    Xm = at_offset(X, 16)
     got = jaxreg.path(Xm, y, **kwargs)
     _assert_shared(shifted, Xm)
     shifted.clear()
-    want = jaxreg.path(_at_offset(X, 0), y, **kwargs)
+    want = jaxreg.path(at_offset(X, 0), y, **kwargs)
     assert not any(isinstance(out, D.RowShifted) for _, out in shifted)
     assert np.all(got.gap <= 1e-10) and np.all(want.gap <= 1e-10)
     np.testing.assert_allclose(got.lambdas, want.lambdas, rtol=1e-12)
@@ -199,11 +192,11 @@ def test_float32_row_shifted_path_runs_in_float32(shifted):
     X[:, 9] -= 1e3
     X = X.astype(np.float32)
     y = (rng.random(2 * N) < 1 / (1 + np.exp(-eta))).astype(np.float32)
-    Xm = _at_offset(X, 16)
+    Xm = at_offset(X, 16)
     got = jaxreg.path(Xm, y, family="binomial", n_lambdas=20)
     _assert_shared(shifted, Xm)
     assert shifted[0][1].shift == 12 and got.coef.dtype == np.float32
-    want = jaxreg.path(_at_offset(X, 0), y, family="binomial", n_lambdas=20)
+    want = jaxreg.path(at_offset(X, 0), y, family="binomial", n_lambdas=20)
     assert np.all(got.gap <= got.tol) and np.all(want.gap <= want.tol)
     np.testing.assert_allclose(got.objective, want.objective, rtol=1e-6, atol=want.tol * want.null_deviance)
 
@@ -213,7 +206,7 @@ def test_batched_paths_and_cv_share_a_row_shifted_x(shifted):
     buffer (no copy made ahead of them, ``path.shareable_matrix``)."""
     X, eta, rng = _data(2)
     Y = np.stack([eta + rng.standard_normal(N) for _ in range(3)])
-    Xm = _at_offset(X, 16)
+    Xm = at_offset(X, 16)
     assert P.shareable_matrix(Xm) is Xm
     got = jaxreg.path_batch(Xm, Y, l1_ratio=0.5, n_lambdas=20, tol=1e-10, chunk_size=2, n_jobs=2)
     _assert_shared(shifted, Xm)
@@ -226,13 +219,13 @@ def test_batched_paths_and_cv_share_a_row_shifted_x(shifted):
     res = jaxreg.cv(Xm, yb, family="binomial", n_folds=3, n_lambdas=15, l1_ratio=0.5)
     _assert_shared(shifted, Xm)
     shifted.clear()
-    want = jaxreg.cv(_at_offset(X, 0), yb, family="binomial", n_folds=3, n_lambdas=15, l1_ratio=0.5)
+    want = jaxreg.cv(at_offset(X, 0), yb, family="binomial", n_folds=3, n_lambdas=15, l1_ratio=0.5)
     np.testing.assert_allclose(res.cv_mean, want.cv_mean, rtol=1e-8)
 
 
 def _column_major(X, offset):
     """A column-major copy of ``X`` whose buffer starts ``offset`` bytes past a 64-byte boundary."""
-    return _at_offset(np.ascontiguousarray(X.T), offset).T
+    return at_offset(np.ascontiguousarray(X.T), offset).T
 
 
 def test_a_large_column_major_x_is_kept_and_handed_over_transposed(monkeypatch):
@@ -279,7 +272,7 @@ def test_paths_on_a_column_major_x_equal_those_on_the_row_major_one_without_copy
     inner = handed[0].t
     pointer = inner.body.unsafe_buffer_pointer() - inner.shift * 8 if offset else inner.unsafe_buffer_pointer()
     assert pointer == F.ctypes.data
-    want = jaxreg.path(_at_offset(X, 0), y, **kwargs)
+    want = jaxreg.path(at_offset(X, 0), y, **kwargs)
     assert np.all(got.gap <= 1e-10) and np.all(want.gap <= 1e-10)
     np.testing.assert_allclose(got.objective, want.objective, rtol=1e-14, atol=1e-10 * want.null_deviance)
     if kwargs["family"] == "gaussian":

@@ -14,20 +14,13 @@ from jaxreg.datasets import make_glmnet_benchmark
 from jaxreg.families import get_family
 from jaxreg.solvers import homotopy
 
+from .conftest import at_offset
+
 P = importlib.import_module("jaxreg.path")
 S = importlib.import_module("jaxreg.streamed_gram")
 
 # 2000 x 30 is not padded to a bucket (``path.padded_shape``): X reaches the program as given.
 N, NP = 2000, 30
-
-
-def _misaligned(X):
-    """A copy of ``X`` 16 bytes past a 64-byte boundary, as NumPy places large arrays."""
-    buf = np.empty(X.nbytes + 128, np.uint8)
-    start = (-buf.ctypes.data) % 64 + 16
-    out = buf[start:start + X.nbytes].view(X.dtype).reshape(X.shape)
-    out[:] = X
-    return out
 
 
 @pytest.fixture
@@ -70,7 +63,7 @@ def test_streamed_statistics_match_the_programs(dtype, fit_intercept, small_bloc
     X, y, w, offset = _data(dtype)
     family = get_family("gaussian")
     with jax.enable_x64(dtype == np.float64):
-        both = S.stream_gram_statistics(_misaligned(X), np.stack([y, y]), np.stack([w, w[::-1]]), np.stack([offset, offset]),
+        both = S.stream_gram_statistics(at_offset(X, 16), np.stack([y, y]), np.stack([w, w[::-1]]), np.stack([offset, offset]),
                                         family, fit_intercept)
         streamed = jax.tree_util.tree_map(lambda a: a[0], both)  # the first of two members
         y_work = homotopy.working_response(family, jnp.asarray(y), jnp.asarray(w), jnp.asarray(offset), fit_intercept)[0]
@@ -106,7 +99,7 @@ def test_streamed_path_matches_the_copied_one_without_copying_X(kwargs, small_bl
     homotopy's to the tolerance's scale."""
     X, y, w, offset = _data(seed=1)
     X[:, 7] = np.random.default_rng(2).standard_normal(N)
-    Xm = _misaligned(X)
+    Xm = at_offset(X, 16)
     tol = 1e-10
     res = jaxreg.path(Xm, y, sample_weight=w + 0.01, offset=offset, tol=tol, **kwargs)
     monkeypatch.undo()
@@ -153,7 +146,7 @@ def test_a_nearly_exact_fit_is_finished_from_X(small_blocks, monkeypatch):
     handed = []
     device_matrix = P._device_matrix
     monkeypatch.setattr(P, "_device_matrix", lambda X: handed.append(X.shape) or device_matrix(X))
-    res = jaxreg.path(_misaligned(X), y, tol=1e-10)
+    res = jaxreg.path(at_offset(X, 16), y, tol=1e-10)
     assert handed == [(N, NP)]  # once, for the working-set program
     assert res.converged.all() and res.gap.max() <= 1e-10
     monkeypatch.undo()
@@ -167,7 +160,7 @@ def test_float32_is_streamed_in_float32(small_blocks, no_copy, monkeypatch):
     # No constant or large-mean column: those make float32 paths run on a shifted copy of X
     # (``path.float32_shift``), which XLA may share or copy depending on its alignment.
     X[:, [3, 7]] = np.random.default_rng(7).standard_normal((N, 2)).astype(np.float32)
-    res = jaxreg.path(_misaligned(X), y)
+    res = jaxreg.path(at_offset(X, 16), y)
     assert res.coef.dtype == np.float32 and res.converged.all()
     monkeypatch.undo()
     ref = jaxreg.path(X.astype(np.float64), y.astype(np.float64))
@@ -195,7 +188,7 @@ def test_batched_paths_stream_one_pass_for_all_members(small_blocks, no_copy, mo
     X[:, [3, 7]] = np.random.default_rng(9).standard_normal((N, 2))
     folds = np.stack([(np.arange(N) % 3 != k).astype(float) for k in range(3)] + [np.ones(N)])
     Y = np.stack([y, -y, 2 * y + 1, y])
-    got = jaxreg.path_batch(_misaligned(X), Y, sample_weight=folds, tol=1e-10, chunk_size=2, n_jobs=2)
+    got = jaxreg.path_batch(at_offset(X, 16), Y, sample_weight=folds, tol=1e-10, chunk_size=2, n_jobs=2)
     monkeypatch.undo()
     ref = jaxreg.path_batch(X, Y, sample_weight=folds, tol=1e-10, chunk_size=2, n_jobs=2)
     for a, b in zip(got.members, ref.members):
@@ -209,7 +202,7 @@ def test_cv_streams_a_gaussian_lasso(small_blocks, no_copy, monkeypatch):
     stream X, and the curve and choices are those of an in-memory X."""
     X, y, _, _ = _data(seed=10)
     X[:, [3, 7]] = np.random.default_rng(11).standard_normal((N, 2))
-    got = jaxreg.cv(_misaligned(X), y, n_folds=4, n_lambdas=30)
+    got = jaxreg.cv(at_offset(X, 16), y, n_folds=4, n_lambdas=30)
     monkeypatch.undo()
     ref = jaxreg.cv(X, y, n_folds=4, n_lambdas=30)
     np.testing.assert_allclose(got.cv_mean, ref.cv_mean, rtol=1e-6)

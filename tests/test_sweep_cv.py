@@ -11,6 +11,8 @@ from jaxreg.cv import _pointwise_loss, _select, cv, make_folds
 from jaxreg.stability import stability_selection
 from jaxreg.sweep import path_batch
 
+from .conftest import at_offset
+
 
 @pytest.fixture(scope="module")
 def gdata():
@@ -171,19 +173,12 @@ def test_chunks_on_threads_share_one_copy_of_a_large_misaligned_x(monkeypatch):
     program gets the same buffer, and the answers are those of an aligned X."""
     import importlib
 
-    from jaxreg._validation import aligned_empty
-
     P = importlib.import_module("jaxreg.path")
     rng = np.random.default_rng(3)
     n, p = 3000, 100
     X = rng.standard_normal((n, p))
     y = X[:, :4] @ np.array([1.0, -1.0, 0.5, 2.0]) + rng.standard_normal(n)
-    buf = np.empty(X.nbytes + 128, np.uint8)
-    start = (-buf.ctypes.data) % 64 + 16
-    misaligned = buf[start:start + X.nbytes].view(np.float64).reshape(n, p)
-    misaligned[:] = X
-    aligned = aligned_empty(X.shape, X.dtype)
-    aligned[:] = X
+    misaligned, aligned = at_offset(X, 16), at_offset(X, 0)
     weights = np.stack([(np.arange(n) % 4 != k).astype(float) for k in range(4)])
     buffers = []
     device_matrix = P._device_matrix
