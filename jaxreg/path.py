@@ -548,6 +548,8 @@ def float32_shift(X: np.ndarray, fit_intercept: bool, chunk: int = 1 << 14):
     ``|mean| > 16 sd``, the copy ``X - shift`` (shift = column means, rounded to float32) and
     the shift in float64; otherwise ``(X, None)``. With an intercept the shift changes only
     the intercept (``b0 = b0_shifted - shift . coef``); the copy costs one more X of memory.
+    Constant columns (sd exactly 0: the float64 sums of float32 numbers are exact) do not
+    count: their coefficients are fixed at zero whatever their mean.
     """
     if X.dtype != np.float32 or not fit_intercept or X.size == 0:
         return X, None
@@ -560,7 +562,7 @@ def float32_shift(X: np.ndarray, fit_intercept: bool, chunk: int = 1 << 14):
     for i in range(0, n, chunk):
         ss += np.sum((X[i:i + chunk].astype(np.float64) - mean) ** 2, axis=0)
     sd = np.sqrt(ss / n)
-    if not np.any(np.abs(mean) > _FLOAT32_SHIFT_RATIO * sd):
+    if not np.any((np.abs(mean) > _FLOAT32_SHIFT_RATIO * sd) & (sd > 0)):
         return X, None
     shift = mean.astype(np.float32)
     X_run = aligned_empty(X.shape, X.dtype)  # shared with XLA, not copied once more

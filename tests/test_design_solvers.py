@@ -194,6 +194,24 @@ def test_wide_x_moments_and_gram_run_over_small_row_blocks():
     assert temp < 0.25 * 400 * 20000 * 8, temp
 
 
+def test_float32_shift_copies_only_for_nonconstant_large_mean_columns():
+    """``path.float32_shift`` copies X - mean for a column with mean > 16 sd; a constant column
+    (an all-ones column users add) does not count: its coefficient is fixed at zero."""
+    from jaxreg.path import float32_shift
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40_000, 6)).astype(np.float32)  # more rows than one chunk of the sums
+    X[:, 2] = 1.0
+    X[:, 4] = 7.25
+    assert float32_shift(X, True)[1] is None
+    assert float32_shift(X, True)[0] is X
+    X[:, 5] = 1e3 + rng.normal(size=40_000).astype(np.float32)
+    shifted, shift = float32_shift(X, True)
+    assert shifted is not X and shift is not None
+    np.testing.assert_array_equal(shifted, X - shift.astype(np.float32))
+    assert float32_shift(X, False)[1] is None  # without an intercept the shift would change the model
+
+
 def test_float32_path_on_large_mean_columns_matches_float64():
     """End to end: standardized float32 paths on columns with mean/sd ~ 1e3 agree with the
     float64 path (same lambdas) to float32's tol: objective within tol, coefficients and
