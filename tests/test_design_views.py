@@ -184,6 +184,24 @@ def test_paths_on_a_row_shifted_x_equal_those_on_the_aligned_array_without_copyi
         np.testing.assert_allclose(got.intercept, want.intercept, rtol=0, atol=1e-7 * scale)
 
 
+def test_a_read_only_memory_map_off_the_boundary_is_row_shifted(tmp_path, shifted):
+    """A raw binary file mapped at a 16-byte offset (a file with a header, ``np.memmap(...,
+    offset=16)``): read-only, off XLA's boundary; its pages are handed over in place."""
+    X, eta, rng = _data(5)
+    y = (rng.random(N) < 1 / (1 + np.exp(-eta))).astype(float)
+    path = tmp_path / "X.bin"
+    with open(path, "wb") as f:
+        f.write(b"header:16 bytes.")
+        f.write(X.tobytes())
+    mapped = np.memmap(path, dtype=np.float64, mode="r", offset=16, shape=X.shape)
+    assert mapped.ctypes.data % 64 == 16 and not mapped.flags.writeable
+    got = jaxreg.path(mapped, y, family="binomial", n_lambdas=20)
+    _assert_shared(shifted, mapped)
+    want = jaxreg.path(at_offset(X, 0), y, family="binomial", n_lambdas=20)
+    assert np.all(got.gap <= got.tol)
+    np.testing.assert_allclose(got.objective, want.objective, rtol=1e-14, atol=want.tol * want.null_deviance)
+
+
 def test_float32_row_shifted_path_runs_in_float32(shifted):
     X, eta, rng = _data(1, n=2 * N)  # 1.6 MB: above ``_SMALL_X_BYTES``
     X[:, 9] -= 1e3  # a mean of 1e4 sd would have the path run on a shifted, aligned copy (``path.float32_shift``)
