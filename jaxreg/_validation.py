@@ -44,6 +44,18 @@ def _in_path_layout(arr: np.ndarray, dtype) -> np.ndarray:
     return out
 
 
+def _shareable(arr: np.ndarray, dtype) -> np.ndarray:
+    """An n-vector as a C-contiguous array of ``dtype`` on a 64-byte boundary: ``arr`` itself
+    when it is one, else one copy into ``aligned_empty``. The compiled call then reads it in
+    place instead of copying it (on a tall, narrow X each n-vector is a sizable part of X:
+    a fifth at p = 5)."""
+    if arr.dtype == dtype and arr.flags.c_contiguous and arr.ctypes.data % XLA_ALIGNMENT == 0:
+        return arr
+    out = aligned_empty(arr.shape, dtype)
+    np.copyto(out, arr, casting="unsafe")
+    return out
+
+
 class ValidatedData(NamedTuple):
     X: np.ndarray  # (n, p) float32 or float64
     y: np.ndarray  # (n,), 0/1 for binomial
@@ -256,9 +268,9 @@ def validate_inputs(
 
     return ValidatedData(
         X=X,
-        y=y_arr.astype(dtype),
-        w=w.astype(dtype),
-        offset=off.astype(dtype),
+        y=_shareable(y_arr, dtype),
+        w=_shareable(w, dtype),
+        offset=_shareable(off, dtype),
         pf=pf.astype(dtype),
         lower=lower.astype(dtype),
         upper=upper.astype(dtype),

@@ -308,6 +308,12 @@ def lambda_grid(user_lambdas, order, n, p, n_lambdas, lambda_min_ratio):
     return grid, True
 
 
+def _stack_members(arrays):
+    """``np.stack(arrays)`` (B, n); for one member a view (1, n) of it, not a copy: on a
+    tall, narrow X every n-vector copied is a sizable part of X (p = 5: a fifth)."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
+
+
 def make_inputs(shared, members, l1_ratios, grids, tol, max_iter, from_ratios) -> PathInputs:
     """Stack per-member arrays (y, w, offset: (B, n); l1_ratio: (B,); lambdas: (B, K)) with the
     shared design and penalty arrays into PathInputs (NumPy; moved to JAX in ``solve``)."""
@@ -316,9 +322,9 @@ def make_inputs(shared, members, l1_ratios, grids, tol, max_iter, from_ratios) -
     dt = shared.dtype
     return PathInputs(
         X=shared.X,
-        y=np.stack([m.y for m in members]),
-        w=np.stack([m.w for m in members]),
-        offset=np.stack([m.offset for m in members]),
+        y=_stack_members([m.y for m in members]),
+        w=_stack_members([m.w for m in members]),
+        offset=_stack_members([m.offset for m in members]),
         pf=shared.pf,
         lower=shared.lower,
         upper=shared.upper,

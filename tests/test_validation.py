@@ -438,3 +438,33 @@ def test_x_is_copied_at_most_once_and_then_onto_a_64_byte_boundary():
         np.testing.assert_array_equal(got, np.asarray(given, dtype=np.float64))
     f32 = validate_inputs(np.asfortranarray(X.astype(np.float32)), y, **options).X
     assert f32.dtype == np.float32 and f32.flags.c_contiguous and f32.ctypes.data % 64 == 0
+
+
+def test_n_vectors_are_aligned_and_not_copied_again_for_one_path():
+    """y, sample weights and offset come out of validation C-contiguous on a 64-byte boundary
+    (the compiled call reads them in place), copied only where they must be (dtype, labels,
+    normalized weights); one path's inputs view them rather than stacking copies."""
+    import importlib
+
+    from jaxreg._validation import validate_inputs
+
+    from .conftest import at_offset
+
+    P = importlib.import_module("jaxreg.path")
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 7))
+    y0 = at_offset(rng.standard_normal(300), 0)
+    offset = at_offset(rng.standard_normal(300), 16)
+    options = dict(family_name="gaussian", penalty_factor=None, lower_bounds=None, upper_bounds=None, l1_ratio=1.0)
+    data = validate_inputs(X, y0, sample_weight=rng.uniform(1, 2, 300), offset=offset, **options)
+    assert data.y is y0  # aligned float64 already: used as given
+    for arr in (data.y, data.w, data.offset):
+        assert arr.flags.c_contiguous and arr.ctypes.data % 64 == 0 and arr.dtype == np.float64
+    np.testing.assert_array_equal(data.offset, offset)
+    f32 = validate_inputs(X.astype(np.float32), y0, sample_weight=None, offset=None, **options)
+    assert f32.y.dtype == f32.w.dtype == f32.offset.dtype == np.float32
+    assert all(a.ctypes.data % 64 == 0 for a in (f32.y, f32.w, f32.offset))
+    inputs = P.make_inputs(data, [data], [1.0], np.ones(5), 1e-6, 10, True)
+    assert all(np.shares_memory(getattr(inputs, f)[0], getattr(data, f)) for f in ("y", "w", "offset"))
+    two = P.make_inputs(data, [data, data], [1.0, 1.0], np.ones(5), 1e-6, 10, True)
+    assert two.y.shape == (2, 300) and not np.shares_memory(two.y, data.y)
