@@ -39,9 +39,7 @@ def _in_path_layout(arr: np.ndarray, dtype) -> np.ndarray:
     kept_fortran = arr.flags.f_contiguous and arr.nbytes >= FORTRAN_KEPT_MIN_BYTES
     if arr.dtype == dtype and (arr.flags.c_contiguous or kept_fortran):
         return arr
-    out = aligned_empty(arr.shape, dtype)
-    np.copyto(out, arr, casting="unsafe")
-    return out
+    return _aligned_copy(arr, dtype)
 
 
 def _shareable(arr: np.ndarray, dtype) -> np.ndarray:
@@ -51,6 +49,11 @@ def _shareable(arr: np.ndarray, dtype) -> np.ndarray:
     a fifth at p = 5)."""
     if arr.dtype == dtype and arr.flags.c_contiguous and arr.ctypes.data % XLA_ALIGNMENT == 0:
         return arr
+    return _aligned_copy(arr, dtype)
+
+
+def _aligned_copy(arr: np.ndarray, dtype) -> np.ndarray:
+    """A C-ordered copy of ``arr`` in ``dtype`` on a 64-byte boundary (``aligned_empty``)."""
     out = aligned_empty(arr.shape, dtype)
     np.copyto(out, arr, casting="unsafe")
     return out

@@ -78,14 +78,6 @@ class RowShifted(NamedTuple):
     def shift(self) -> int:
         return self.head_t.shape[0]
 
-    def row_block(self, start, rows: int):
-        """Rows ``start .. start + rows - 1`` of X (all below n - 1): (rows, p)."""
-        s = self.shift
-        p = self.body.shape[1]
-        head = jax.lax.dynamic_slice_in_dim(self.head_t, start, rows, 1).T
-        body = jax.lax.dynamic_slice_in_dim(self.body, start, rows, 0)[:, :p - s]
-        return jnp.concatenate([head, body], axis=1)
-
 
 class Transposed(NamedTuple):
     """X (n, p) held as its transpose ``t`` (p, n), an array or a ``RowShifted`` view: a
@@ -184,9 +176,12 @@ def _row_block(X, start, rows: int):
         if isinstance(X.t, RowShifted):
             return _take_columns(X.t, start + jnp.arange(rows)).T
         return jax.lax.dynamic_slice_in_dim(X.t, start, rows, 1).T
-    if isinstance(X, RowShifted):
-        return X.row_block(start, rows)
-    return jax.lax.dynamic_slice_in_dim(X, start, rows, 0)
+    if not isinstance(X, RowShifted):
+        return jax.lax.dynamic_slice_in_dim(X, start, rows, 0)
+    p, s = X.body.shape[1], X.shift
+    head = jax.lax.dynamic_slice_in_dim(X.head_t, start, rows, 1).T
+    body = jax.lax.dynamic_slice_in_dim(X.body, start, rows, 0)[:, :p - s]
+    return jnp.concatenate([head, body], axis=1)
 
 
 def _row(X, i):
@@ -218,10 +213,11 @@ def _fold_row_blocks(X, w, step, init):
     elementwise work on X never materializes more than one block. The last block is
     shifted back to end at row n; rows an earlier block covered get weight 0 in ``wb``.
     A ``RowShifted`` X folds its first n - 1 rows in blocks, then its last row."""
+    row_block = functools.partial(_row_block, X)
     if isinstance(X, RowShifted):
-        acc = _fold_blocks(X.shape[0] - 1, X.shape[1], X.dtype.itemsize, X.row_block, w[:-1], step, init)
+        acc = _fold_blocks(X.shape[0] - 1, X.shape[1], X.dtype.itemsize, row_block, w[:-1], step, init)
         return step(acc, X.last[None, :], w[-1:])
-    return _fold_blocks(X.shape[0], X.shape[1], X.dtype.itemsize, functools.partial(_row_block, X), w, step, init)
+    return _fold_blocks(X.shape[0], X.shape[1], X.dtype.itemsize, row_block, w, step, init)
 
 
 def _fold_blocks(n: int, p: int, itemsize: int, row_block, w, step, init):

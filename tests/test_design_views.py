@@ -271,18 +271,15 @@ def test_a_large_column_major_x_is_kept_and_handed_over_transposed(monkeypatch):
 
 @pytest.mark.parametrize("case", ["gaussian-enet", "gaussian-lasso-homotopy", "binomial"])
 @pytest.mark.parametrize("offset", [16, 0])
-def test_paths_on_a_column_major_x_equal_those_on_the_row_major_one_without_copying_it(case, offset, monkeypatch):
+def test_paths_on_a_column_major_x_equal_those_on_the_row_major_one_without_copying_it(case, offset, shifted, monkeypatch):
     V = importlib.import_module("jaxreg._validation")
     monkeypatch.setattr(V, "FORTRAN_KEPT_MIN_BYTES", 0)
-    monkeypatch.setattr(P, "_ROW_SHIFT_MIN_BYTES", 0)
-    handed = []
-    original = P._device_matrix
-    monkeypatch.setattr(P, "_device_matrix", lambda X: handed.append(original(X)) or handed[-1])
     X, eta, rng = _data(4)
     kwargs = dict(CASES[case], n_lambdas=30, tol=1e-10)
     y = (rng.random(N) < 1 / (1 + np.exp(-eta))).astype(float) if kwargs["family"] == "binomial" else eta + rng.standard_normal(N)
     F = _column_major(X, offset)
     got = jaxreg.path(F, y, **kwargs)
+    handed = [out for _, out in shifted]
     assert handed and all(isinstance(out, D.Transposed) for out in handed)
     inner = handed[0].t
     pointer = inner.body.unsafe_buffer_pointer() - inner.shift * 8 if offset else inner.unsafe_buffer_pointer()
