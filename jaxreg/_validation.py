@@ -27,6 +27,17 @@ def aligned_empty(shape, dtype) -> np.ndarray:
     return buf[start:start + nbytes].view(dtype).reshape(shape)
 
 
+def aligned_zeros(shape, dtype) -> np.ndarray:
+    """``aligned_empty`` filled with zeros, from ``np.zeros``: the kernel hands out large
+    zeroed pages without touching them, so an array that is only read (a default offset)
+    adds nothing to the resident memory."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = np.zeros(nbytes + XLA_ALIGNMENT, np.uint8)
+    start = (-buf.ctypes.data) % XLA_ALIGNMENT
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
 # A column-major X of ``dtype`` from this size on is kept as it is (the path program takes it
 # as the row-major X^T, ``design.Transposed``); a smaller one is copied to row-major order.
 FORTRAN_KEPT_MIN_BYTES = 1 << 25
@@ -157,7 +168,10 @@ def _per_feature(name, value, p, default, dtype):
     return arr.astype(dtype)
 
 
-def _binary_labels(y):
+def _binary_labels(y, dtype=np.float64):
+    """``(indicator, classes)``: the two distinct labels of ``y`` sorted, and ``y == classes[1]``
+    as numbers of ``dtype``, written straight into an ``aligned_empty`` n-vector (no second
+    copy for the path program to read in place)."""
     if y is None:
         raise ValueError("y must not be None")
     _refuse_sparse("y", y)
@@ -178,7 +192,9 @@ def _binary_labels(y):
         raise ValueError(
             f"binomial y must have exactly two distinct values; got {classes.size}: {classes[:5].tolist()}"
         )
-    return (labels == classes[1]).astype(np.float64), classes
+    indicator = aligned_empty(labels.shape, dtype)
+    indicator[...] = labels == classes[1]
+    return indicator, classes
 
 
 def validate_inputs(
@@ -221,7 +237,7 @@ def validate_inputs(
 
     classes = None
     if family_name == "binomial":
-        y_arr, classes = _binary_labels(y)
+        y_arr, classes = _binary_labels(y, dtype)
     else:
         y_arr = _as_float_array("y", y, np.float64)
         if y_arr.ndim == 2 and y_arr.shape[1] == 1:
@@ -232,8 +248,12 @@ def validate_inputs(
     if y_arr.shape[0] != n:
         raise ValueError(f"X has {n} rows but y has {y_arr.shape[0]} entries")
 
+    # The n-vectors made here go straight into aligned memory (``_shareable`` then keeps
+    # them): on a tall, narrow X each is a fifth of X (p = 5), and a copy of each made the
+    # path's peak memory.
     if sample_weight is None:
-        w = np.full(n, 1.0 / n)
+        w = aligned_empty((n,), dtype)
+        w.fill(1.0 / n)
     else:
         w = _as_float_array("sample_weight", sample_weight, np.float64)
         if w.shape != (n,):
@@ -243,11 +263,12 @@ def validate_inputs(
             raise ValueError("sample_weight must be non-negative")
         if not np.any(w > 0):
             raise ValueError("sample_weight must have at least one positive entry (all are zero)")
-        w = w / w.max()  # first by the max, so the sum cannot overflow
-        w = w / w.sum()
+        scaled = aligned_empty((n,), np.float64)
+        np.divide(w, w.max(), out=scaled)  # first by the max, so the sum cannot overflow
+        w = np.divide(scaled, scaled.sum(), out=scaled)
 
     if offset is None:
-        off = np.zeros(n)
+        off = aligned_zeros((n,), dtype)
     else:
         off = _as_float_array("offset", offset, np.float64)
         if off.shape != (n,):
