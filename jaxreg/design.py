@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Design", "RowShifted", "Transposed", "x_times", "times_x", "column_moments", "column_scale", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram",
+__all__ = ["Design", "RowShifted", "Transposed", "FlatShifted", "fold_rows", "x_times", "times_x", "column_moments", "column_scale", "make_design", "matvec", "rmatvec", "gather_columns", "column_gram",
            "centered_gram", "full_gram"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -94,6 +94,87 @@ class Transposed(NamedTuple):
         return self.t.dtype
 
 
+@jax.tree_util.register_pytree_node_class
+class FlatShifted:
+    """X (n, p) held as its row-major buffer ``x`` (n p numbers) in two pieces, for a buffer
+    that starts ``s`` numbers before a 64-byte boundary (any ``s < n p``): ``head`` (s,), a
+    copy of the first s numbers, and ``body`` (n p - s,), the buffer from the boundary on,
+    shared. Unlike ``RowShifted`` it copies no column, so it serves X of any width, but it
+    offers only row blocks (``_row_block``, ``_row``, ``fold_rows``, ``times_x``): the
+    streamed Newton solver reads nothing else."""
+
+    def __init__(self, head, body, p: int):
+        self.head, self.body, self.p = head, body, p
+
+    def tree_flatten(self):
+        return (self.head, self.body), self.p
+
+    @classmethod
+    def tree_unflatten(cls, p, children):
+        return cls(*children, p)
+
+    def __repr__(self) -> str:
+        return f"FlatShifted(head={self.head!r}, body={self.body!r}, p={self.p})"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.head.shape[0] + self.body.shape[0]) // self.p, self.p
+
+    @property
+    def dtype(self):
+        return self.body.dtype
+
+    @property
+    def shift(self) -> int:
+        return self.head.shape[0]
+
+
+def _flat_take(X: FlatShifted, idx):
+    """``x[idx]`` of the whole buffer for integer ``idx`` in ``0 .. n p - 1``."""
+    s = X.shift
+    return jnp.where(idx < s, X.head[jnp.clip(idx, 0, s - 1)], X.body[jnp.maximum(idx - s, 0)])
+
+
+def _flat_row_block(X: FlatShifted, start, rows: int):
+    """Rows ``start .. start + rows - 1`` of a ``FlatShifted`` X: a slice of the body, or a
+    gather where the rows reach into the head (the first block only)."""
+    size = rows * X.p
+    first = start * X.p
+
+    def gathered():
+        return _flat_take(X, first + jnp.arange(size))
+
+    if size > X.body.shape[0]:
+        flat = gathered()
+    else:
+        flat = jax.lax.cond(first >= X.shift, lambda: jax.lax.dynamic_slice_in_dim(X.body, first - X.shift, size, 0),
+                            gathered)
+    return flat.reshape(rows, X.p)
+
+
+def _flat_columns_block(F: FlatShifted, start, rows: int):
+    """Rows ``start .. start + rows - 1`` of X = ``Transposed(F)`` (F: X^T, (p, n)), i.e.
+    columns of F: one slice of the body per feature, or gathers where one reaches into the
+    head (the first block only). Returns (rows, p)."""
+    p, n = F.shape
+    firsts = [j * n + start for j in range(p)]
+
+    def sliced():
+        return jnp.stack([jax.lax.dynamic_slice_in_dim(F.body, f - F.shift, rows, 0) for f in firsts], axis=1)
+
+    def gathered():
+        return jnp.stack([_flat_take(F, f + jnp.arange(rows)) for f in firsts], axis=1)
+
+    if rows > F.body.shape[0]:
+        return gathered()
+    return jax.lax.cond(start >= F.shift, sliced, gathered)
+
+
+def _row_blocks_only(X) -> bool:
+    """Whether X is read by row blocks only (a ``FlatShifted`` view, or one of X^T)."""
+    return isinstance(X, FlatShifted) or (isinstance(X, Transposed) and isinstance(X.t, FlatShifted))
+
+
 def x_times(X, v):
     """``X @ v`` for ``v`` (p,): (n,)."""
     if isinstance(X, Transposed):
@@ -111,6 +192,12 @@ def x_times(X, v):
 
 def times_x(r, X):
     """``r @ X`` for ``r`` (n,) or (k, n): (p,) or (k, p)."""
+    if _row_blocks_only(X):
+        if r.ndim != 1:
+            raise TypeError("a FlatShifted X takes products with one n-vector")
+        n, p = X.shape
+        step = lambda acc, Xb, vb: acc + jnp.matmul(vb[0], Xb, precision=_HIGHEST)
+        return fold_rows(X, (r,), step, jnp.zeros(p, jnp.result_type(r, X.dtype)), _block_rows(n, p, X.dtype.itemsize))
     if isinstance(X, Transposed):
         return x_times(X.t, r) if r.ndim == 1 else jnp.stack([x_times(X.t, row) for row in r])
     if not isinstance(X, RowShifted):
@@ -172,6 +259,10 @@ def _take_rows(X, idx):
 def _row_block(X, start, rows: int):
     """Rows ``start .. start + rows - 1`` of X: (rows, p); of a ``RowShifted`` X, all below
     n - 1."""
+    if isinstance(X, FlatShifted):
+        return _flat_row_block(X, start, rows)
+    if isinstance(X, Transposed) and isinstance(X.t, FlatShifted):
+        return _flat_columns_block(X.t, start, rows)
     if isinstance(X, Transposed):
         if isinstance(X.t, RowShifted):
             return _take_columns(X.t, start + jnp.arange(rows)).T
@@ -186,6 +277,11 @@ def _row_block(X, start, rows: int):
 
 def _row(X, i):
     """Row ``i`` (a traced index) of X: (p,)."""
+    if isinstance(X, FlatShifted):
+        return _flat_take(X, i * X.p + jnp.arange(X.p))
+    if isinstance(X, Transposed) and isinstance(X.t, FlatShifted):
+        p, n = X.t.shape
+        return _flat_take(X.t, jnp.arange(p) * n + i)
     return _take_rows(X, jnp.reshape(i, (1,)))[0]
 
 
@@ -210,25 +306,36 @@ def block_weights(w, start, first_new, rows: int):
 
 def _fold_row_blocks(X, w, step, init):
     """``acc = step(acc, Xb, wb)`` over row blocks of ``_block_rows`` rows, so that
-    elementwise work on X never materializes more than one block. The last block is
-    shifted back to end at row n; rows an earlier block covered get weight 0 in ``wb``.
-    A ``RowShifted`` X folds its first n - 1 rows in blocks, then its last row."""
+    elementwise work on X never materializes more than one block (``fold_rows`` with the
+    weights alone)."""
+    rows = _block_rows(X.shape[0], X.shape[1], X.dtype.itemsize)
+    return fold_rows(X, (w,), lambda acc, Xb, vb: step(acc, Xb, vb[0]), init, rows)
+
+
+def fold_rows(X, vectors, step, init, rows: int):
+    """``acc = step(acc, Xb, vb)`` over blocks of ``rows`` rows of X (n, p): ``Xb`` (r, p)
+    and ``vb``, the same rows of each n-vector in the tuple ``vectors``, whose first member
+    is the weights. The last block is shifted back to end at row n; rows an earlier block
+    covered get weight 0 in ``vb[0]``. A ``RowShifted`` X folds its first n - 1 rows in
+    blocks, then its last row."""
     row_block = functools.partial(_row_block, X)
+    n, p = X.shape
     if isinstance(X, RowShifted):
-        acc = _fold_blocks(X.shape[0] - 1, X.shape[1], X.dtype.itemsize, row_block, w[:-1], step, init)
-        return step(acc, X.last[None, :], w[-1:])
-    return _fold_blocks(X.shape[0], X.shape[1], X.dtype.itemsize, row_block, w, step, init)
+        acc = _fold_blocks(n - 1, row_block, tuple(v[:-1] for v in vectors), step, init, rows)
+        return step(acc, X.last[None, :], tuple(v[-1:] for v in vectors))
+    return _fold_blocks(n, row_block, vectors, step, init, rows)
 
 
-def _fold_blocks(n: int, p: int, itemsize: int, row_block, w, step, init):
-    """``_fold_row_blocks`` over n rows given by ``row_block(start, rows)``."""
+def _fold_blocks(n: int, row_block, vectors, step, init, rows: int):
+    """``fold_rows`` over n rows given by ``row_block(start, rows)``."""
     if n == 0:
         return init
-    rows = _block_rows(n, p, itemsize)
+    rows = max(1, min(rows, n))
 
     def block(i, acc):
         start = jnp.minimum(i * rows, n - rows)
-        return step(acc, row_block(start, rows), block_weights(w, start, i * rows, rows))
+        vb = tuple(jax.lax.dynamic_slice_in_dim(v, start, rows, 0) for v in vectors[1:])
+        return step(acc, row_block(start, rows), (block_weights(vectors[0], start, i * rows, rows),) + vb)
 
     return jax.lax.fori_loop(0, -(-n // rows), block, init)
 

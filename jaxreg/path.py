@@ -32,10 +32,11 @@ from jaxreg._blas import single_threaded_blas
 from jaxreg._program_cache import CPU_COMPILER_OPTIONS as _CPU_COMPILER_OPTIONS
 from jaxreg._program_cache import CachedProgram
 from jaxreg._validation import XLA_ALIGNMENT, aligned_empty, validate_inputs, validate_lambdas
-from jaxreg.design import RowShifted, Transposed
+from jaxreg.design import FlatShifted, RowShifted, Transposed
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
 from jaxreg.solvers.homotopy import run_lasso_homotopy, run_lasso_homotopy_from_statistics
+from jaxreg.solvers.streamed_newton import run_streamed_path
 from jaxreg.solvers.working_set import _FULL_GRAM_MAX_P, PathInputs, run_path
 
 __all__ = ["path", "ConvergenceWarning", "SeparationWarning", "trace_count"]
@@ -194,6 +195,73 @@ def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, v
 
 
 _compiled_batch = CachedProgram(_traced_run_batch, _STATIC + ("vectorize",), **_CPU_OPTIONS)
+
+
+def _traced_streamed(inputs, *, family, fit_intercept, standardize, pure_linalg=False):
+    _TRACES["count"] += 1
+    return run_streamed_path(inputs, family=family, fit_intercept=fit_intercept, standardize=standardize,
+                             pure_linalg=pure_linalg)
+
+
+_STREAMED_STATIC = ("family", "fit_intercept", "standardize")
+_compiled_streamed = CachedProgram(_traced_streamed, _STREAMED_STATIC, **_CPU_OPTIONS)
+
+
+def _traced_streamed_batch(inputs, *, family, fit_intercept, standardize, vectorize):
+    """``run_streamed_path`` over the per-member fields of ``inputs`` (as ``_traced_run_batch``)."""
+    shared, per_member = _split_members(inputs)
+
+    def one(member):
+        return _traced_streamed(PathInputs(**shared, **member), family=family, fit_intercept=fit_intercept,
+                                standardize=standardize, pure_linalg=vectorize)
+
+    if vectorize:
+        return jax.vmap(one)(per_member)
+    return jax.lax.map(one, per_member)
+
+
+_compiled_streamed_batch = CachedProgram(_traced_streamed_batch, _STREAMED_STATIC + ("vectorize",), **_CPU_OPTIONS)
+
+# GLM paths on X with at least this many rows and at most this many columns (the program's
+# shape) run the streamed Newton solver (``solvers.streamed_newton``): no n-vector is formed.
+STREAMED_MIN_ROWS = 1 << 16
+STREAMED_MAX_P = 32
+
+
+def _streamed_applies(fam, n: int, p: int) -> bool:
+    """Whether a path runs ``run_streamed_path``: a non-Gaussian family on a tall, narrow X
+    (``n >= STREAMED_MIN_ROWS``, ``p <= STREAMED_MAX_P``), whose working-set program would
+    hold n-vectors outweighing X."""
+    return not fam.is_quadratic and n >= STREAMED_MIN_ROWS and p <= STREAMED_MAX_P
+
+
+def _streamed_matrix(X: np.ndarray):
+    """X for the streamed Newton program: a ``design.FlatShifted`` view of a C-contiguous X
+    of ``_ROW_SHIFT_MIN_BYTES`` or more that XLA:CPU would copy (off its 64-byte boundary;
+    the program reads only row blocks, so no column is copied, however narrow X), or a
+    ``Transposed`` one of a column-major X's X^T; else ``_device_matrix(X)``."""
+    column_major = X.flags.f_contiguous and not X.flags.c_contiguous
+    rows_first = X.T if column_major else X
+    offset = -rows_first.ctypes.data % XLA_ALIGNMENT
+    if (jax.default_backend() != "cpu" or not rows_first.flags.c_contiguous or X.nbytes < _ROW_SHIFT_MIN_BYTES
+            or offset == 0 or offset % X.itemsize or _jax_owner(rows_first) is not None):
+        return _device_matrix(X)
+    flat = flat_shifted(rows_first, offset // X.itemsize)
+    return Transposed(flat) if column_major else flat
+
+
+def flat_shifted(X: np.ndarray, shift: int) -> FlatShifted:
+    """The ``FlatShifted`` view of a C-contiguous X (``1 <= shift < X.size``): its buffer from
+    number ``shift`` on, shared with XLA where that is on a 64-byte boundary, and a copy of
+    the first ``shift`` numbers."""
+    flat = X.reshape(-1)
+    return FlatShifted(jax.device_put(np.array(flat[:shift])), jax.device_put(flat[shift:], may_alias=True), X.shape[1])
+
+
+def _streamed_program(batched: bool):
+    if not batched:
+        return _compiled_streamed
+    return functools.partial(_compiled_streamed_batch, vectorize=jax.default_backend() != "cpu")
 
 
 def _next_pow2(k: int) -> int:
@@ -650,6 +718,12 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
             # A lambda did not certify: the working-set program resumes there, warm-started
             # (members that finished get start = K_pad: nothing to do).
             current = _resume(current, out, unfinished, K_pad, p_pad)
+        if _streamed_applies(fam, n_pad, p_pad):
+            X_device = _streamed_matrix(current.X)
+            out = _streamed_program(batched)(_program_args(current, X_device, batched), family=fam,
+                                             fit_intercept=bool(fit_intercept), standardize=bool(standardize))
+            _collect(out, pieces, batched, K, x_shift)
+            return pieces
         if X_device is None:
             X_device = _device_matrix(current.X)
         while True:
