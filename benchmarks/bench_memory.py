@@ -42,12 +42,18 @@ def _status(key: str) -> int:
 INPUTS = ("numpy", "aligned", "jax", "memmap", "fortran")
 
 
-def _view(X) -> str:
-    """How ``path._device_matrix`` hands X over: ``-`` (as is, or copied by XLA), ``T`` (the
-    row-major X^T of a column-major X), ``shifted`` (``RowShifted``), ``T+shifted``."""
+def _view(X, family: str) -> str:
+    """How the path hands X over: ``-`` (as is, or copied by XLA), ``T`` (the row-major X^T of
+    a column-major X), ``shifted`` (``RowShifted``, ``path._device_matrix``), ``flat``
+    (``FlatShifted``, ``path._streamed_matrix``: the streamed Newton solver), ``T+shifted``,
+    ``T+flat``."""
     import numpy as np
 
     P = importlib.import_module("jaxreg.path")
+    n, p = X.shape
+    if P._streamed_applies(importlib.import_module("jaxreg.families").get_family(family), n, p):
+        column_major = X.flags.f_contiguous and not X.flags.c_contiguous
+        return "+".join(["T"] * column_major + ["flat"] * (P._flat_shift(X) > 0)) or "-"
     if X.flags.f_contiguous and not X.flags.c_contiguous:
         if X.nbytes < importlib.import_module("jaxreg._validation").FORTRAN_KEPT_MIN_BYTES:
             return "-"  # copied to an aligned row-major X by validation
@@ -122,7 +128,7 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int,
     block_program = jaxreg.streamed_gram._compiled_statistics.stats
     streamed = block_program["compiled"] + block_program["loaded"] > 0
     queue.put(dict(n=n, p=p, family=family, input=given, x_bytes=X.nbytes, x_64_aligned=pointer % 64 == 0,
-                   streamed=streamed, view="-" if streamed or given == "jax" else _view(X),
+                   streamed=streamed, view="-" if streamed or given == "jax" else _view(X, family),
                    peak_extra_bytes=peak, ratio_extra=peak / X.nbytes, ratio_total=(peak + X.nbytes) / X.nbytes,
                    first_call_s=first, steady_s=steady, max_gap=max_gap, cv_folds=folds))
 

@@ -10,6 +10,8 @@ silently done in TF32 / bfloat16 on accelerators.
 ``X`` is an array, a ``RowShifted`` view of a row-major buffer that XLA:CPU could not
 share as a whole (it starts off a 64-byte boundary), or a ``Transposed`` one of either (a
 column-major X, as pandas hands out); the products, gathers and row blocks below take all.
+The streamed Newton solver, which reads X by row blocks only (``fold_rows``), also takes a
+``FlatShifted`` view (no column copied, however narrow X) or a ``Transposed`` one of it.
 """
 
 from __future__ import annotations

@@ -224,7 +224,11 @@ _compiled_streamed_batch = CachedProgram(_traced_streamed_batch, _STREAMED_STATI
 
 # GLM paths on X with at least this many rows and at most this many columns (the program's
 # shape) run the streamed Newton solver (``solvers.streamed_newton``): no n-vector is formed.
-STREAMED_MIN_ROWS = 1 << 16
+# There the working-set program's n-vectors (eleven at 2,500,000 x 5) weigh 11 / p of X. Steady
+# binomial paths of 100 lambdas, streamed against working set (benchmarks/README.md,
+# twenty-first session): 100000 x 10 1.17-1.38x, 100000 x 32 1.46x, 262144 x 8 1.12x,
+# 262144 x 32 1.07x, 500000 x 25 0.91-1.09x, 1000000 x 16 0.67x, 2500000 x 5 0.68-0.79x.
+STREAMED_MIN_ROWS = 1 << 18
 STREAMED_MAX_P = 32
 
 
@@ -240,14 +244,24 @@ def _streamed_matrix(X: np.ndarray):
     of ``_ROW_SHIFT_MIN_BYTES`` or more that XLA:CPU would copy (off its 64-byte boundary;
     the program reads only row blocks, so no column is copied, however narrow X), or a
     ``Transposed`` one of a column-major X's X^T; else ``_device_matrix(X)``."""
-    column_major = X.flags.f_contiguous and not X.flags.c_contiguous
-    rows_first = X.T if column_major else X
+    shift = _flat_shift(X)
+    if not shift:
+        return _device_matrix(X)
+    column_major = not X.flags.c_contiguous
+    flat = flat_shifted(X.T if column_major else X, shift)
+    return Transposed(flat) if column_major else flat
+
+
+def _flat_shift(X: np.ndarray) -> int:
+    """The s of ``_streamed_matrix``'s ``FlatShifted`` view (of X^T for a column-major X): how
+    many numbers the buffer starts before a 64-byte boundary; 0 where X is handed over
+    otherwise (not the CPU, under ``_ROW_SHIFT_MIN_BYTES``, aligned, a JAX array's memory)."""
+    rows_first = X.T if X.flags.f_contiguous and not X.flags.c_contiguous else X
     offset = -rows_first.ctypes.data % XLA_ALIGNMENT
     if (jax.default_backend() != "cpu" or not rows_first.flags.c_contiguous or X.nbytes < _ROW_SHIFT_MIN_BYTES
-            or offset == 0 or offset % X.itemsize or _jax_owner(rows_first) is not None):
-        return _device_matrix(X)
-    flat = flat_shifted(rows_first, offset // X.itemsize)
-    return Transposed(flat) if column_major else flat
+            or offset % X.itemsize or _jax_owner(rows_first) is not None):
+        return 0
+    return offset // X.itemsize
 
 
 def flat_shifted(X: np.ndarray, shift: int) -> FlatShifted:
