@@ -1,5 +1,6 @@
 """Batched sweeps, cross-validation and stability selection against one-by-one references."""
 
+import importlib
 import warnings
 
 import numpy as np
@@ -190,3 +191,23 @@ def test_chunks_on_threads_share_one_copy_of_a_large_misaligned_x(monkeypatch):
     ref = path_batch(aligned, y, sample_weight=weights, n_lambdas=10, chunk_size=1, n_jobs=2)
     assert {b.unsafe_buffer_pointer() for b in buffers} == {aligned.ctypes.data}
     np.testing.assert_array_equal(got.coef, ref.coef)
+
+
+@pytest.mark.parametrize("scoring", ["deviance", "class"])
+def test_cv_errors_in_row_chunks_equal_the_whole_fold(bdata, monkeypatch, scoring):
+    # The held-out errors are accumulated over chunks of rows (no copy of a fold's rows of X,
+    # no (n_test, K) temporaries): with 7-row chunks they equal the error of the whole fold,
+    # computed here from the out-of-fold predictions.
+    X, y = bdata
+    w = np.random.default_rng(3).uniform(0.5, 2.0, X.shape[0])
+    monkeypatch.setattr(importlib.import_module("jaxreg.cv"), "_PREDICT_ROWS", 7)
+    res = cv(X, y, family="binomial", sample_weight=w, n_folds=4, n_lambdas=12, scoring=scoring, keep=True)
+    y01 = (y == res.paths[0].classes[1]).astype(float)
+    for f in range(4):
+        te = res.fold_ids == np.unique(res.fold_ids)[f]
+        loss = _pointwise_loss(scoring, "binomial", y01[te], res.oof_link[0, te])
+        np.testing.assert_allclose(res.cv_folds[0, f], w[te] @ loss / w[te].sum(), rtol=1e-12)
+    direct = X[te] @ res.paths[0].coef.T  # the full-data fit, against _linear_predictor's chunks
+    chunked = importlib.import_module("jaxreg.cv")._linear_predictor(X, np.flatnonzero(te), res.paths[0].coef,
+                                                                      np.zeros(12), np.zeros(X.shape[0]))
+    np.testing.assert_allclose(chunked, direct, rtol=1e-13, atol=1e-13)
