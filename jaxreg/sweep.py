@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxreg._validation import validate_inputs, validate_lambdas
 from jaxreg.families import get_family
-from jaxreg.path import _warn, assemble, check_options, lambda_grid, make_inputs, shareable_matrix, solve, streams_statistics
+from jaxreg.path import SharedViews, _warn, assemble, check_options, lambda_grid, make_inputs, shareable_matrix, solve, streams_statistics
 from jaxreg.result import PathResult
 
 __all__ = ["path_batch", "BatchPathResult"]
@@ -204,6 +204,7 @@ def path_batch(
         shared = shared._replace(X=shareable_matrix(shared.X))
         members = [m._replace(X=shared.X) for m in members]
     chunks = [list(range(lo, min(B, lo + chunk_size))) for lo in range(0, B, chunk_size)]
+    views = SharedViews()
     t0 = time.perf_counter()
     solved = [0]
 
@@ -213,7 +214,7 @@ def path_batch(
         inputs = make_inputs(shared, [members[i] for i in padded], [ratios[i] for i in padded],
                              np.stack([grids[i] for i in padded]), tol, max_iter, from_ratios)
         pieces = solve(inputs, shared, fam, fit_intercept, standardize, batched=True,
-                       all_lasso=all_lasso)
+                       all_lasso=all_lasso, views=views)
         out = [assemble(pieces[j], members[i], fam.name, ratios[i], tol, p, warn=False) for j, i in enumerate(idx)]
         if progress:
             solved[0] += len(idx)

@@ -225,6 +225,7 @@ def test_batched_paths_and_cv_share_a_row_shifted_x(shifted):
     assert P.shareable_matrix(Xm) is Xm
     got = jaxreg.path_batch(Xm, Y, l1_ratio=0.5, n_lambdas=20, tol=1e-10, chunk_size=2, n_jobs=2)
     _assert_shared(shifted, Xm)
+    assert len(shifted) == 1  # one view (and one copy of its head) for both chunks: path.SharedViews
     for member, y in zip(got, Y):
         want = jaxreg.path(X, y, l1_ratio=0.5, n_lambdas=20, tol=1e-10)
         assert np.all(member.gap <= 1e-10)

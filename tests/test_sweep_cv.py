@@ -185,7 +185,7 @@ def test_chunks_on_threads_share_one_copy_of_a_large_misaligned_x(monkeypatch):
     device_matrix = P._device_matrix
     monkeypatch.setattr(P, "_device_matrix", lambda A: buffers.append(device_matrix(A)) or buffers[-1])
     got = path_batch(misaligned, y, sample_weight=weights, n_lambdas=10, chunk_size=1, n_jobs=2)
-    assert len(buffers) == 4 and len({b.unsafe_buffer_pointer() for b in buffers}) == 1
+    assert len(buffers) == 1  # made once (path.SharedViews); the four chunks' programs share it
     assert buffers[0].unsafe_buffer_pointer() != misaligned.ctypes.data
     buffers.clear()
     ref = path_batch(aligned, y, sample_weight=weights, n_lambdas=10, chunk_size=1, n_jobs=2)
