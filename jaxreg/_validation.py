@@ -20,20 +20,20 @@ XLA_ALIGNMENT = 64
 def aligned_empty(shape, dtype) -> np.ndarray:
     """An uninitialized C-ordered array starting on a 64-byte boundary, so that a path hands
     it to XLA:CPU without a copy (``path._device_matrix``)."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    buf = np.empty(nbytes + XLA_ALIGNMENT, np.uint8)
-    start = (-buf.ctypes.data) % XLA_ALIGNMENT
-    return buf[start:start + nbytes].view(dtype).reshape(shape)
+    return _aligned(np.empty, shape, dtype)
 
 
 def aligned_zeros(shape, dtype) -> np.ndarray:
     """``aligned_empty`` filled with zeros, from ``np.zeros``: the kernel hands out large
     zeroed pages without touching them, so an array that is only read (a default offset)
     adds nothing to the resident memory."""
+    return _aligned(np.zeros, shape, dtype)
+
+
+def _aligned(allocate, shape, dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    buf = np.zeros(nbytes + XLA_ALIGNMENT, np.uint8)
+    buf = allocate(nbytes + XLA_ALIGNMENT, np.uint8)
     start = (-buf.ctypes.data) % XLA_ALIGNMENT
     return buf[start:start + nbytes].view(dtype).reshape(shape)
 

@@ -43,22 +43,24 @@ from jaxreg import penalties
 from jaxreg.families import Family
 from jaxreg.solvers.quadratic import QuadProblem, refined_free_solve, solve_quadratic, subproblem_violation
 from jaxreg.solvers.working_set import (
+    _INNER_CAP,
+    _MAX_HALVINGS,
+    _MAX_NEWTON,
+    _MAX_ROUNDS,
+    _MAX_STALLED,
     PathInputs,
     _dual_value,
+    empty_outputs,
+    null_grid,
     standardized_problem,
 )
 
 __all__ = ["run_streamed_path", "block_rows"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
-_MAX_ROUNDS = 50
-_MAX_NEWTON = 50
-_MAX_HALVINGS = 30
-_MAX_STALLED = 3
-_INNER_CAP = 300
-# A row block holds this many bytes of the augmented design A (and a few n-vectors of its
-# rows): large enough that the loop over blocks costs little (2,500,000 x 5: 29 blocks a
-# pass), small against X.
+# A row block holds about this many bytes of A = [Xs, 1] (the centered block of X, and a
+# few n-vectors of its rows): large enough that the loop over blocks costs little
+# (2,500,000 x 5: 29 blocks a pass), small against X.
 _BLOCK_BYTES = 1 << 22
 # Curvature floor on the standardized scale (A^T W A has unit diagonal): keeps the Newton
 # model of separated data definite; the certificate uses the exact Hessian.
@@ -379,7 +381,6 @@ def run_streamed_path(inputs: PathInputs, *, family: Family, fit_intercept: bool
     # (start > 0) then continues from its warm start.
     hold_lo = jnp.where(pf > 0, 0.0, lo)
     hold_hi = jnp.where(pf > 0, 0.0, hi)
-    floor_alpha = jnp.maximum(inputs.l1_ratio, 1e-3)
     inner_tol0 = inputs.tol * 1e-2 * obj_scale
     b_null = jnp.zeros(m, dtype).at[p].set(null_b0)
     b_warm = jnp.concatenate([inputs.b_init, jnp.where(fit_intercept, inputs.intercept_init, 0.0)[None]])
@@ -387,16 +388,7 @@ def run_streamed_path(inputs: PathInputs, *, family: Family, fit_intercept: bool
     icpt_idx = p if fit_intercept else p + 1
     idx = jnp.concatenate([jnp.arange(p, dtype=jnp.int32), jnp.full((1,), icpt_idx, jnp.int32)])
 
-    out = dict(
-        b=jnp.zeros((K, m), dtype),
-        idx=jnp.broadcast_to(idx, (K, m)),
-        objective=jnp.zeros(K, dtype),
-        gap=jnp.full(K, jnp.inf, dtype),
-        kkt=jnp.full(K, jnp.inf, dtype),
-        n_iter=jnp.zeros(K, jnp.int32),
-        converged=jnp.zeros(K, bool),
-        deviance=jnp.zeros(K, dtype),
-    )
+    out = empty_outputs(K, idx, dtype)
 
     def cond(c):
         return c[0] < K
@@ -410,14 +402,9 @@ def run_streamed_path(inputs: PathInputs, *, family: Family, fit_intercept: bool
         b, at, it, cert, done = _solve_lambda(family, prob, b, at, lam, lo_k, hi_k, inputs.tol, inputs.max_iter,
                                               inner_tol0, pure_linalg)
 
-        def grid(_):
-            free = (pf > 0) & (lo < hi)
-            ratio = jnp.where(free, jnp.abs(at.grad) / jnp.where(pf > 0, pf, 1.0), 0.0)
-            raw_max = jnp.max(ratio) / floor_alpha
-            null_max = jnp.where(raw_max > 0, raw_max, 1.0)
-            return null_max, raw_max > 0, jnp.where(inputs.grid_from_ratios, inputs.lambdas * null_max, lambdas)
-
-        lambda_max, lambda_max_ok, lambdas = jax.lax.cond(is_null, grid, lambda _: (lambda_max, lambda_max_ok, lambdas), None)
+        lambda_max, lambda_max_ok, lambdas = jax.lax.cond(
+            is_null, lambda _: null_grid(at.grad, pf, lo, hi, inputs, lambdas),
+            lambda _: (lambda_max, lambda_max_ok, lambdas), None)
         primal, rel_gap, kkt = cert
         record = lambda arr, val: arr.at[kk].set(jnp.where(is_null, arr[kk], val))
         out = dict(

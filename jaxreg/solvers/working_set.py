@@ -854,6 +854,34 @@ def _null_intercept(family: Family, y, w, offset, fit_intercept: bool):
     return jax.lax.fori_loop(0, 50, body, jnp.zeros((), y.dtype))
 
 
+def empty_outputs(K: int, idx, dtype) -> dict:
+    """The per-lambda outputs of a path program before any lambda is solved: ``b`` (K, m),
+    ``idx`` (K, m) (every row ``idx``, (m,)), and ``objective``, ``gap``, ``kkt``, ``n_iter``,
+    ``converged``, ``deviance`` (K,)."""
+    m = idx.shape[0]
+    return dict(
+        b=jnp.zeros((K, m), dtype),
+        idx=jnp.broadcast_to(idx, (K, m)),
+        objective=jnp.zeros(K, dtype),
+        gap=jnp.full(K, jnp.inf, dtype),
+        kkt=jnp.full(K, jnp.inf, dtype),
+        n_iter=jnp.zeros(K, jnp.int32),
+        converged=jnp.zeros(K, bool),
+        deviance=jnp.zeros(K, dtype),
+    )
+
+
+def null_grid(grad, pf, lo, hi, inputs: PathInputs, lambdas):
+    """``(lambda_max, lambda_max > 0, lambdas)`` from the correlations ``grad`` at the null
+    fit (any layout; ``pf``, ``lo``, ``hi`` in the same): ``lambda_max = max_j |grad_j| / pf_j``
+    over the penalized free coefficients, over ``max(l1_ratio, 1e-3)``, and the grid
+    ``inputs.lambdas * lambda_max`` when ``grid_from_ratios``, else ``lambdas``."""
+    ratio = jnp.where((pf > 0) & (lo < hi), jnp.abs(grad) / jnp.where(pf > 0, pf, 1.0), 0.0)
+    raw_max = jnp.max(ratio) / jnp.maximum(inputs.l1_ratio, 1e-3)
+    null_max = jnp.where(raw_max > 0, raw_max, 1.0)  # e.g. a constant y: the grid is 1 * ratios
+    return null_max, raw_max > 0, jnp.where(inputs.grid_from_ratios, inputs.lambdas * null_max, lambdas)
+
+
 def _compute_if(pred, compute, value):
     """``compute()`` if ``pred`` else ``value`` (pytrees of the same structure), leaving
     ``value``'s buffers untouched when ``pred`` is false: a loop of zero or one trip, whose
@@ -948,20 +976,10 @@ def run_path(
     inner_tol0 = inputs.tol * 1e-2 * obj_scale
     hold_lo = jnp.where(pf_aug > 0, 0.0, lo_aug)
     hold_hi = jnp.where(pf_aug > 0, 0.0, hi_aug)
-    floor_alpha = jnp.maximum(inputs.l1_ratio, 1e-3)
     fresh_start = inputs.start == 0
     warm_ws = ws
 
-    out = dict(
-        b=jnp.zeros((K, m), dtype),
-        idx=jnp.full((K, m), p + 1, jnp.int32),
-        objective=jnp.zeros(K, dtype),
-        gap=jnp.full(K, jnp.inf, dtype),
-        kkt=jnp.full(K, jnp.inf, dtype),
-        n_iter=jnp.zeros(K, jnp.int32),
-        converged=jnp.zeros(K, bool),
-        deviance=jnp.zeros(K, dtype),
-    )
+    out = empty_outputs(K, jnp.full((m,), p + 1, jnp.int32), dtype)
 
     def cond(c):
         k, ws, out = c[:3]
@@ -978,13 +996,9 @@ def run_path(
 
         # After the null fit: lambda_max from the gradient at the null model, then the grid
         # (a pass over the p + 2 gradients, skipped at every other lambda).
-        def grid(_):
-            ratio = jnp.where((pf_aug > 0) & (lo_aug < hi_aug), jnp.abs(new_ws.grad) / jnp.where(pf_aug > 0, pf_aug, 1.0), 0.0)
-            raw_max = jnp.max(ratio) / floor_alpha
-            null_max = jnp.where(raw_max > 0, raw_max, 1.0)  # e.g. a constant y: the grid is 1 * ratios
-            return null_max, raw_max > 0, jnp.where(inputs.grid_from_ratios, inputs.lambdas * null_max, lambdas)
-
-        lambda_max, lambda_max_ok, lambdas = jax.lax.cond(is_null, grid, lambda _: (lambda_max, lambda_max_ok, lambdas), None)
+        lambda_max, lambda_max_ok, lambdas = jax.lax.cond(
+            is_null, lambda _: null_grid(new_ws.grad, pf_aug, lo_aug, hi_aug, inputs, lambdas),
+            lambda _: (lambda_max, lambda_max_ok, lambdas), None)
 
         primal, rel_gap, kkt, dev = cert
         # On overflow keep the previous lambda's state: the caller resumes at k. Rows are
