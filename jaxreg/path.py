@@ -178,21 +178,20 @@ def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, v
     factorizations are XLA loops (batched LAPACK Cholesky inside nested while loops
     deadlocks intermittently on XLA:CPU, jaxlib 0.10.2).
     """
+    return _over_members(functools.partial(_traced_run_path, family=family, capacity=capacity,
+                                           fit_intercept=fit_intercept, standardize=standardize,
+                                           pure_linalg=vectorize), inputs, vectorize)
+
+
+def _over_members(program, inputs: PathInputs, vectorize: bool):
+    """``program(member inputs)`` for each member of batched ``inputs`` (per-member fields
+    with a leading axis), in one program: ``vmap`` when ``vectorize``, else ``lax.map``."""
     shared, per_member = _split_members(inputs)
 
     def one(member):
-        return _traced_run_path(
-            PathInputs(**shared, **member),
-            family=family,
-            capacity=capacity,
-            fit_intercept=fit_intercept,
-            standardize=standardize,
-            pure_linalg=vectorize,
-        )
+        return program(PathInputs(**shared, **member))
 
-    if vectorize:
-        return jax.vmap(one)(per_member)
-    return jax.lax.map(one, per_member)
+    return jax.vmap(one)(per_member) if vectorize else jax.lax.map(one, per_member)
 
 
 _compiled_batch = CachedProgram(_traced_run_batch, _STATIC + ("vectorize",), **_CPU_OPTIONS)
@@ -210,15 +209,8 @@ _compiled_streamed = CachedProgram(_traced_streamed, _STREAMED_STATIC, **_CPU_OP
 
 def _traced_streamed_batch(inputs, *, family, fit_intercept, standardize, vectorize):
     """``run_streamed_path`` over the per-member fields of ``inputs`` (as ``_traced_run_batch``)."""
-    shared, per_member = _split_members(inputs)
-
-    def one(member):
-        return _traced_streamed(PathInputs(**shared, **member), family=family, fit_intercept=fit_intercept,
-                                standardize=standardize, pure_linalg=vectorize)
-
-    if vectorize:
-        return jax.vmap(one)(per_member)
-    return jax.lax.map(one, per_member)
+    return _over_members(functools.partial(_traced_streamed, family=family, fit_intercept=fit_intercept,
+                                           standardize=standardize, pure_linalg=vectorize), inputs, vectorize)
 
 
 _compiled_streamed_batch = CachedProgram(_traced_streamed_batch, _STREAMED_STATIC + ("vectorize",), **_CPU_OPTIONS)
@@ -584,26 +576,6 @@ def _shared_with_xla(X: np.ndarray) -> bool:
     return _jax_owner(X) is not None or X.ctypes.data % XLA_ALIGNMENT == 0
 
 
-def _handed_over_in_place(X: np.ndarray) -> bool:
-    """Whether ``_device_matrix`` hands XLA:CPU X's own memory, whole or all but a few
-    columns and a row (``_shared_with_xla``, ``_row_shift``; of X^T for a column-major X)."""
-    if X.flags.f_contiguous and not X.flags.c_contiguous:
-        X = X.T
-    return _shared_with_xla(X) or _row_shift(X) > 0
-
-
-def shareable_matrix(X: np.ndarray) -> np.ndarray:
-    """X itself when XLA:CPU shares it, whole or in part (``_handed_over_in_place``), is
-    small, or the backend is not the CPU; else a read-only NumPy view of one copy that XLA
-    makes and owns, which every later program call shares. For callers
-    that hand X to several programs (``path_batch``'s chunks, on threads): each would copy it. (XLA's copy of 100 MB took 55 ms here, a NumPy
-    copy into fresh memory 220 ms: the pages' first touch.)"""
-    if jax.default_backend() != "cpu" or X.nbytes <= _SMALL_X_BYTES or _handed_over_in_place(X):
-        return X
-    with jax.enable_x64(X.dtype == np.float64):
-        return np.asarray(jax.device_put(X))
-
-
 # A Gaussian lasso homotopy on an X of at least this many bytes that XLA:CPU would copy reads
 # X in row blocks instead (``streamed_gram``): the path then holds X once, not twice.
 _STREAM_MIN_BYTES = 1 << 25
@@ -616,14 +588,6 @@ def _streams_statistics(X: np.ndarray, padded: bool, members: int = 1) -> bool:
     gram_bytes = members * X.shape[1] ** 2 * X.itemsize
     return (not padded and jax.default_backend() == "cpu" and X.nbytes >= _STREAM_MIN_BYTES
             and 2 * gram_bytes <= X.nbytes and X.flags.c_contiguous and not _shared_with_xla(X))
-
-
-def streams_statistics(fam, all_lasso: bool, batched: bool, data, members: int = 1) -> bool:
-    """Whether ``solve`` will run the homotopy on statistics streamed from ``data.X`` (a large
-    X that XLA would copy), ``members`` paths a call: then a caller must not copy X ahead of
-    it (``path_batch``). ``data``: validated inputs (X, pf, lower, upper)."""
-    n, p = data.X.shape
-    return _homotopy_applies(fam, all_lasso, batched, data, n, p, p) and _streams_statistics(data.X, False, members)
 
 
 # float32 matrix products on a column whose mean is K times its spread lose log10(K) digits
@@ -692,10 +656,12 @@ def _resume(current: PathInputs, out, members, K_pad: int, p_pad: int) -> PathIn
 
 class SharedViews:
     """The device views of X (``_device_matrix``, ``_streamed_matrix``) made for the chunks of
-    one batched call (``path_batch``'s threads): each is made once and shared. A
-    ``RowShifted`` or ``FlatShifted`` view holds copies of a few numbers of X per program
-    call otherwise (100000 x 125: the first 6 columns, 4.8 MB, per chunk). Lives for one call:
-    X cannot change under it."""
+    one batched call (``path_batch``'s threads): each is made once and shared. Otherwise each
+    chunk's program call would make its own: a ``RowShifted`` or ``FlatShifted`` view copies a
+    few numbers of X (100000 x 125: the first 6 columns, 4.8 MB), and an X that XLA:CPU
+    cannot share is copied whole. Only the views a chunk's solver asks for are made (a
+    Gaussian lasso streamed from host row blocks asks for none). Lives for one call: X
+    cannot change under it."""
 
     def __init__(self):
         self._lock = threading.Lock()

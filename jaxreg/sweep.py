@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxreg._validation import validate_inputs, validate_lambdas
 from jaxreg.families import get_family
-from jaxreg.path import SharedViews, _warn, assemble, check_options, lambda_grid, make_inputs, shareable_matrix, solve, streams_statistics
+from jaxreg.path import SharedViews, _warn, assemble, check_options, lambda_grid, make_inputs, solve
 from jaxreg.result import PathResult
 
 __all__ = ["path_batch", "BatchPathResult"]
@@ -198,13 +198,8 @@ def path_batch(
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
 
     all_lasso = all(r == 1.0 for r in ratios)
-    if not streams_statistics(fam, all_lasso, True, shared, chunk_size):
-        # One X for every chunk's program: shared with XLA, or copied here once (a Gaussian
-        # lasso on an X that XLA would copy reads it in row blocks instead: no copy at all).
-        shared = shared._replace(X=shareable_matrix(shared.X))
-        members = [m._replace(X=shared.X) for m in members]
     chunks = [list(range(lo, min(B, lo + chunk_size))) for lo in range(0, B, chunk_size)]
-    views = SharedViews()
+    views = SharedViews()  # one device view (or copy) of X for every chunk's program
     t0 = time.perf_counter()
     solved = [0]
 

@@ -218,11 +218,10 @@ def test_float32_row_shifted_path_runs_in_float32(shifted):
 
 def test_batched_paths_and_cv_share_a_row_shifted_x(shifted):
     """``path_batch`` in chunks on two threads and ``cv`` hand every program the same shared
-    buffer (no copy made ahead of them, ``path.shareable_matrix``)."""
+    buffer (one view for all chunks, ``path.SharedViews``; no copy of X)."""
     X, eta, rng = _data(2)
     Y = np.stack([eta + rng.standard_normal(N) for _ in range(3)])
     Xm = at_offset(X, 16)
-    assert P.shareable_matrix(Xm) is Xm
     got = jaxreg.path_batch(Xm, Y, l1_ratio=0.5, n_lambdas=20, tol=1e-10, chunk_size=2, n_jobs=2)
     _assert_shared(shifted, Xm)
     assert len(shifted) == 1  # one view (and one copy of its head) for both chunks: path.SharedViews
@@ -267,7 +266,6 @@ def test_a_large_column_major_x_is_kept_and_handed_over_transposed(monkeypatch):
     assert isinstance(shifted, D.Transposed) and isinstance(shifted.t, D.RowShifted)
     assert shifted.t.body.unsafe_buffer_pointer() == F16.ctypes.data + 6 * 8
     assert isinstance(whole, D.Transposed) and whole.t.unsafe_buffer_pointer() == F0.ctypes.data
-    assert P.shareable_matrix(F16) is F16 and P.shareable_matrix(F0) is F0
 
 
 @pytest.mark.parametrize("case", ["gaussian-enet", "gaussian-lasso-homotopy", "binomial"])

@@ -175,6 +175,28 @@ def test_a_large_unaligned_x_reaches_the_streamed_program_without_a_copy(monkeyp
         np.testing.assert_allclose(got.objective, want.objective, rtol=2 * want.tol)
 
 
+def test_batched_paths_on_an_unaligned_narrow_x_share_the_callers_buffer(monkeypatch):
+    # path_batch's chunks (two threads) and cv get one FlatShifted view of the caller's X: no
+    # copy of X made ahead of them (XLA would copy it whole: s = 6 > p / 8).
+    monkeypatch.setattr(P, "_ROW_SHIFT_MIN_BYTES", 0)
+    monkeypatch.setattr(P, "STREAMED_MIN_ROWS", 0)
+    X0, y = _logistic(4000, 5, seed=13)
+    X = at_offset(X0, 16)
+    handed = []
+    original = P._streamed_matrix
+    monkeypatch.setattr(P, "_streamed_matrix", lambda A: handed.append(original(A)) or handed[-1])
+    Y = np.stack([y, 1.0 - y, np.roll(y, 3), np.roll(y, 5)])
+    got = jaxreg.path_batch(X, Y, family="binomial", n_lambdas=10, chunk_size=2, n_jobs=2)
+    assert len(handed) == 1 and isinstance(handed[0], D.FlatShifted)
+    assert handed[0].body.unsafe_buffer_pointer() == X.ctypes.data + 6 * 8
+    for member, yb in zip(got, Y):
+        np.testing.assert_allclose(member.objective, jaxreg.path(X0, yb, family="binomial", n_lambdas=10).objective,
+                                   rtol=2 * member.tol)
+    handed.clear()
+    jaxreg.cv(X, y, family="binomial", n_lambdas=10, n_folds=3)
+    assert handed and all(h.body.unsafe_buffer_pointer() == X.ctypes.data + 6 * 8 for h in handed)
+
+
 def test_validation_writes_the_n_vectors_aligned():
     n = 1000
     X = np.ones((n, 2))
