@@ -167,14 +167,23 @@ def _select(mean, se, higher_is_better):
 _PREDICT_ROWS = 4096
 
 
-def _linear_predictor(X, rows, coef, intercept, offset):
-    """``X[rows] @ coef.T + intercept + offset[rows]`` (len(rows), K), gathering
-    ``_PREDICT_ROWS`` rows of X at a time."""
-    eta = np.empty((rows.size, coef.shape[0]))
+def _chunked_predictions(X, rows, coef, intercept, offset):
+    """``(chunk, X[chunk] @ coef.T + intercept + offset[chunk])`` for consecutive chunks of
+    ``_PREDICT_ROWS`` of ``rows``: (len(chunk), K) each."""
     for start in range(0, rows.size, _PREDICT_ROWS):
         chunk = rows[start:start + _PREDICT_ROWS]
-        eta[start:start + chunk.size] = X[chunk] @ coef.T
-    return eta + intercept[None, :] + offset[rows, None]
+        yield chunk, X[chunk] @ coef.T + intercept[None, :] + offset[chunk, None]
+
+
+def _linear_predictor(X, rows, coef, intercept, offset):
+    """``X[rows] @ coef.T + intercept + offset[rows]`` (len(rows), K), from
+    ``_chunked_predictions``."""
+    eta = np.empty((rows.size, coef.shape[0]))
+    done = 0
+    for chunk, part in _chunked_predictions(X, rows, coef, intercept, offset):
+        eta[done:done + chunk.size] = part
+        done += chunk.size
+    return eta
 
 
 def cv(
@@ -285,9 +294,7 @@ def cv(
                 cv_folds[l, i] = [_weighted_auc(y01[test], eta[:, k], w[test]) for k in range(K)]
             else:
                 total = np.zeros(K)
-                for start in range(0, rows.size, _PREDICT_ROWS):
-                    chunk = rows[start:start + _PREDICT_ROWS]
-                    eta_c = _linear_predictor(Xa, chunk, res.coef, res.intercept, off)
+                for chunk, eta_c in _chunked_predictions(Xa, rows, res.coef, res.intercept, off):
                     total += w[chunk] @ _pointwise_loss(scoring, fam.name, y01[chunk], eta_c)
                 cv_folds[l, i] = total / max(w[test].sum(), np.finfo(float).tiny)
     W = fold_weight / fold_weight.sum()

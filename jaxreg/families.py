@@ -120,8 +120,10 @@ class Binomial(Family):
     def loss_mean_curvature(self, y, eta):
         """One exponential, one log1p and one division for the three, with
         ``e = exp(-|eta|)``: ``mu = 1 / (1 + e)`` for ``eta >= 0``, ``e / (1 + e)`` below, and
-        ``mu (1 - mu) = e / (1 + e)^2`` (a streamed pass over 2,500,000 rows: 136 -> 72 ms
-        with the products below it)."""
+        ``mu (1 - mu) = e / (1 + e)^2``. (A streamed pass over 2,500,000 x 5 took 72 ms written
+        this way on centered blocks of X, against 136 ms for a first version that formed
+        [Xs, 1] per block, called the three functions apart and also evaluated the loss at a
+        reference point; micro-benchmarks, not separated further.)"""
         e = jnp.exp(-jnp.abs(eta))
         inv = 1.0 / (1.0 + e)
         loss = jnp.maximum(eta, 0.0) + jnp.log1p(e) - y * eta
