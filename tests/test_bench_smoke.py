@@ -197,3 +197,18 @@ def test_thunk_profile_assigns_thunks_to_solver_phases():
     shares = {row.split()[0]: float(row.split()[2].rstrip("%")) for row in rows}
     assert {"_newton_step", "_certificate", "_solve_one_lambda"} <= set(shares)
     assert shares.get("other", 0.0) < 20.0
+
+
+def test_bench_streamed_runs_both_solvers_on_a_tiny_shape(tmp_path, capsys):
+    """``bench_streamed.py`` (the streamed Newton solver against the working-set one) runs
+    end to end and writes its CSV; both paths certify and agree."""
+    import bench_streamed
+
+    out = tmp_path / "streamed.csv"
+    assert bench_streamed.main(["--shapes", "3000x6", "--n-lambdas", "8", "--repeats", "1", "--out", str(out)]) == 0
+    row = out.read_text().splitlines()
+    assert row[0].startswith("n,p,n_lambdas,streamed_s,working_set_s,ratio")
+    values = dict(zip(row[0].split(","), row[1].split(",")))
+    assert float(values["gap_streamed"]) <= 1e-7 and float(values["gap_working_set"]) <= 1e-7
+    assert float(values["objective_rel_diff"]) <= 2e-7
+    assert "3000x6" in capsys.readouterr().out
