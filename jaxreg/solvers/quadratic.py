@@ -414,7 +414,7 @@ def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
 
 
 def _cd_sweep(qp: QuadProblem, b, gr, compact=False):
-    """One cyclic coordinate-descent sweep; returns the largest ``H_jj * delta_j^2``.
+    """One cyclic coordinate-descent sweep from ``(b, gr)``; returns the new ``(b, gr)``.
 
     ``compact`` (static): visit only the coordinates that can move (``lo < hi``; empty
     working-set slots are fixed at zero), in their order. Worth its sort only where many slots
@@ -429,8 +429,13 @@ def _cd_sweep(qp: QuadProblem, b, gr, compact=False):
     else:
         order, count = None, m
 
+    slot = jnp.arange(m)
+
+    # Each coordinate is visited once per sweep, so its value before the update is the
+    # sweep's input b[j]: the loop carries only the output, which it writes and never reads
+    # (a carried b that was both read and updated cost XLA two copies of b per coordinate).
     def body(i, carry):
-        b, gr, worst = carry
+        b_out, gr = carry
         j = i if order is None else order[i]
         a = diag[j]
         bj = b[j]
@@ -439,10 +444,9 @@ def _cd_sweep(qp: QuadProblem, b, gr, compact=False):
         # Row j, not column j: H is symmetric and a row is contiguous (a strided column read
         # made a 1001-slot sweep 2.8x slower).
         gr = gr - qp.H[j] * delta
-        return b.at[j].set(new), gr, jnp.maximum(worst, (a + qp.l2[j]) * delta * delta)
+        return jnp.where(slot == j, new, b_out), gr
 
-    zero = jnp.zeros((), b.dtype)
-    return jax.lax.fori_loop(0, count, body, (b, gr, zero))
+    return jax.lax.fori_loop(0, count, body, (b, gr))
 
 
 def subproblem_violation(qp: QuadProblem, b, gr):
@@ -470,8 +474,7 @@ def solve_quadratic(qp: QuadProblem, b, gr, tol, max_iter, pure_linalg=False, fe
 
     def sweep(args):
         b, gr = args
-        b, gr, _ = _cd_sweep(qp, b, gr, compact_sweeps)
-        return b, gr
+        return _cd_sweep(qp, b, gr, compact_sweeps)
 
     def body(state):
         b, gr, it, _ = state
