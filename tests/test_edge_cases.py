@@ -35,6 +35,8 @@ Y = X @ BETA + 0.5 * _rng.standard_normal(N)
 # Non-separable binomial labels (weak signal), and perfectly separable ones.
 YB = (0.4 * (X @ BETA) + _rng.logistic(size=N) > 0).astype(np.float64)
 YSEP = (X[:, 0] > 0).astype(np.float64)
+X_TALL = np.vstack([X] * 10) + 0.3 * _rng.standard_normal((10 * N, P))
+YB_TALL = (0.4 * (X_TALL @ BETA) + _rng.logistic(size=10 * N) > 0).astype(np.float64)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -117,6 +119,39 @@ def _check_kkt(X, y, res, *, family="gaussian", pf=None, fit_intercept=True, sta
         L = curv * max(1.0, float(np.max(np.mean(Xs * Xs, axis=0)))) + lam * (1 - a) * pf.max()
         allowed = 3.0 * np.sqrt(2.0 * L * res.tol * max(float(res.objective[k]), 0.0)) + roundoff
         assert np.max(viol) <= allowed, f"KKT residual {np.max(viol):.3g} > {allowed:.3g} at lambda[{k}] = {lam:.4g}"
+
+
+def _numpy_kkt(X, y, res, family):
+    """Per lambda, the largest KKT violation at the returned coefficients (intercept
+    included), recomputed in NumPy on the standardized scale: what ``res.kkt`` reports."""
+    n = X.shape[0]
+    Xs, scale = _standardized(X)
+    out = []
+    for k, lam in enumerate(res.lambdas):
+        b = res.coef[k] * scale
+        eta = X @ res.coef[k] + float(res.intercept[k])
+        r = (y - (eta if family == "gaussian" else expit(eta))) / n
+        grad = -(Xs.T @ r) + lam * (1 - res.l1_ratio) * b
+        l1 = lam * res.l1_ratio
+        viol = np.where(b != 0, np.abs(grad + l1 * np.sign(b)), np.maximum(np.abs(grad) - l1, 0.0))
+        out.append(max(float(viol.max()), abs(float(r.sum()))))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("shape", ["tall", "wide"])
+def test_reported_kkt_is_at_the_returned_coefficients(shape):
+    """The certificate's gradients are those of the returned point, also when the Newton loop
+    stops on its iteration budget after a step (it reuses the gradients of the last
+    stationarity test only when no step followed). Tall: the slots hold every feature;
+    wide: a working set with the path predictor."""
+    X, y = (X_TALL, YB_TALL) if shape == "tall" else (XW, (XW[:, 0] + 0.5 * XW[:, 1] > 0).astype(np.float64))
+    for max_iter in (2, 1000):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = _path(X, y, family="binomial", l1_ratio=0.8, max_iter=max_iter, tol=1e-10)
+        np.testing.assert_allclose(res.kkt, _numpy_kkt(X, y, res, "binomial"), rtol=1e-6, atol=1e-12)
+        if max_iter == 2:
+            assert not np.all(res.converged)  # the budget did stop it
 
 
 def _path(X, y, **kwargs):

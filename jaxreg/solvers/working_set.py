@@ -413,7 +413,7 @@ def _glm_gradients(family: Family, prob: _Problem, eta):
     return dsg.augmented_rmatvec_rows(prob.design, R)
 
 
-def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget, pure_linalg):
+def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, inner_tol, budget, pure_linalg, grad_current):
     """Proximal Newton (IRLS) with Levenberg-Marquardt damping and backtracking.
 
     Each step minimizes the penalized quadratic model with Hessian
@@ -427,12 +427,18 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
     was built with; new slots get their rows and columns at those weights
     (``_update_changed_slots``), and a fresh Gram (n m^2 flops, the dominant cost on n >> p
     data) is built only when a step is poor or converges slowly.
+
+    ``grad_current`` (bool scalar): ``ws.grad`` and ``ws.grad_curv`` are the correlations at
+    ``ws.eta``; the first step takes its gradient from them. With ``_fixed_slots`` every
+    step's gradient comes from ``_glm_gradients`` (one pass over X for both correlations, as
+    one for the slots' gradient alone), so a loop that ends at a stationary point hands out
+    the correlations without a pass. Either saves a pass over X per lambda on n >> p data.
     """
     l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
     slots = _SlotColumns(family, prob, ws)
 
     def cond(carry):
-        b, eta, it, newton, damp, H, v, reuse, prev_model, done = carry
+        done, it, newton = carry[9], carry[2], carry[3]
         return (~done) & (newton < _MAX_NEWTON) & (it < budget)
 
     def fresh(eta):
@@ -440,13 +446,17 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         return slots.gram(v), v
 
     def body(carry):
-        b, eta, it, newton, damp, H, v, reuse, prev_model, _ = carry
+        b, eta, it, newton, damp, H, v, reuse, prev_model, _, grads, current = carry
         # The Hessian costs n m^2: it is rebuilt only after a poor or slow step; other steps
         # reuse it (the fixed point does not depend on it, the line search keeps every step a
         # descent step).
         H, v = _compute_if(~reuse, lambda: fresh(eta), (H, v))
-        mu = family.mean(eta)
-        gr = slots.rmatvec(prob.w * (prob.y - mu))
+        if slots.fixed:
+            grads = _compute_if(~current, lambda: _glm_gradients(family, prob, eta), grads)
+            current = jnp.ones((), bool)
+            gr = grads[0][slots.idx]
+        else:
+            gr = _compute_if(~current, lambda: slots.rmatvec(prob.w * (prob.y - family.mean(eta))), grads[0][slots.idx])
         # Stationarity of the current point on the working set (gradient-based, so it stays
         # accurate far below the rounding level of the objective value).
         stationary = subproblem_violation(QuadProblem(H, l1, l2, lo, hi), b, gr) <= inner_tol
@@ -483,17 +493,20 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
             done = ~accepted & ~reuse & (damp > 1.0)
             # Linear convergence slower than 4x per step means the reused Hessian is too stale.
             slow = reuse & (-model > 0.25 * -prev_model)
-            return b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, v, ~poor & ~slow, model, done
+            moved = t > 0
+            return (b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, v, ~poor & ~slow, model, done, grads,
+                    current & ~moved)
 
         # A stationary point ends the loop without solving (and discarding) one more subproblem.
-        stop = (b, eta, it, newton + 1, damp, H, v, reuse, prev_model, jnp.ones((), bool))
+        stop = (b, eta, it, newton + 1, damp, H, v, reuse, prev_model, jnp.ones((), bool), grads, current)
         return jax.lax.cond(stationary, lambda _: stop, step, None)
 
     zero = jnp.zeros((), jnp.int32)
     H0, reuse0 = _update_changed_slots(ws, slots)
-    init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), H0, ws.hess_w, reuse0, jnp.full((), -jnp.inf, ws.b.dtype), jnp.zeros((), bool))
-    b, eta, it, _, _, H, v, _, _, _ = jax.lax.while_loop(cond, body, init)
-    grad, grad_curv = _glm_gradients(family, prob, eta)
+    init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), H0, ws.hess_w, reuse0, jnp.full((), -jnp.inf, ws.b.dtype),
+            jnp.zeros((), bool), (ws.grad, ws.grad_curv), jnp.asarray(grad_current))
+    b, eta, it, _, _, H, v, _, _, _, grads, current = jax.lax.while_loop(cond, body, init)
+    grad, grad_curv = _compute_if(~current, lambda: _glm_gradients(family, prob, eta), grads)
     return ws._replace(b=b, eta=eta, grad=grad, grad_curv=grad_curv, hess=H, hess_idx=ws.idx, hess_w=v), it
 
 
@@ -744,7 +757,8 @@ def _uses_predictor(family: Family) -> bool:
 def _predict(family: Family, prob: _Problem, ws: _WorkingSet, lam, lam_prev):
     """First-order predictor along the path: ``b + (lam - lam_prev) * ws.tangent`` on the
     non-zero and unpenalized slots (a coefficient whose sign would flip is set to 0; bounds
-    are clipped), kept only when it lowers the objective at ``lam``."""
+    are clipped), kept only when it lowers the objective at ``lam``. Returns ``(ws, moved)``:
+    ``moved`` when the prediction was kept (``ws.grad`` is then no longer at ``ws.eta``)."""
     l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
     moving = (ws.b != 0) | (l1 == 0)
     new = ws.b + jnp.where(moving, (lam - lam_prev) * ws.tangent, 0.0)
@@ -753,7 +767,7 @@ def _predict(family: Family, prob: _Problem, ws: _WorkingSet, lam, lam_prev):
     delta = new - ws.b
     deta = _SlotColumns(family, prob, ws).matvec(delta)
     better = _objective_change_glm(family, prob, ws.eta, deta, ws.b, delta, l1, l2) < 0
-    return ws._replace(b=jnp.where(better, new, ws.b), eta=jnp.where(better, ws.eta + deta, ws.eta))
+    return ws._replace(b=jnp.where(better, new, ws.b), eta=jnp.where(better, ws.eta + deta, ws.eta)), better
 
 
 def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0, pure_linalg):
@@ -779,8 +793,9 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
             ws,
         )
     eps = jnp.finfo(ws.b.dtype).eps
+    moved = jnp.zeros((), bool)
     if _uses_predictor(family):
-        ws = _predict(family, prob, ws, lam, lam_prev)
+        ws, moved = _predict(family, prob, ws, lam, lam_prev)
 
     def cond(c):
         ws, it, rounds, stalled, inner_tol, cert, done, score = c
@@ -795,7 +810,10 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
         if family.is_quadratic:
             ws, used = _solve_quadratic_family(family, prob, ws, lam, inner_tol, budget, pure_linalg)
         else:
-            ws, used = _solve_newton_family(family, prob, ws, lam, inner_tol, budget, pure_linalg)
+            # ws.grad is at ws.eta unless the predictor moved it (a round's certificate and new
+            # slots leave eta as the Newton loop left it).
+            grad_current = (rounds > 0) | ~moved
+            ws, used = _solve_newton_family(family, prob, ws, lam, inner_tol, budget, pure_linalg, grad_current)
         (primal, rel_gap, viol, dev), ws = _certificate(family, prob, ws, lam, tol, pure_linalg)
         done = rel_gap <= tol
         outside = ~_in_working_set(ws, size) & (viol > 0) & (prob.pf_aug > 0)
