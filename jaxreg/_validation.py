@@ -199,12 +199,14 @@ def _binary_labels(y, dtype=np.float64):
 
 def validate_inputs(
     X, y, *, family_name, sample_weight, offset, penalty_factor, lower_bounds, upper_bounds, l1_ratio,
-    X_checked=False,
+    X_checked=False, y_checked=None,
 ) -> ValidatedData:
     """Check and normalize everything but lambdas; see ``jaxreg.path`` for the rules.
 
     ``X_checked=True`` skips the O(np) finiteness and magnitude scans of an X that a previous
     call already validated (batched sweeps validate X once, then each member's y and weights).
+    ``y_checked``: the ``(y, classes)`` of an earlier call's result for the same ``y``, used
+    as they are (batch members sharing y: no second indicator, no second sort for classes).
     """
     _refuse_sparse("X", X)
     if X is None:
@@ -236,7 +238,9 @@ def validate_inputs(
         raise ValueError(f"l1_ratio must be in [0, 1]; got {l1_ratio!r}")
 
     classes = None
-    if family_name == "binomial":
+    if y_checked is not None:
+        y_arr, classes = y_checked
+    elif family_name == "binomial":
         y_arr, classes = _binary_labels(y, dtype)
     else:
         y_arr = _as_float_array("y", y, np.float64)

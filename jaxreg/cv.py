@@ -26,7 +26,7 @@ import numpy as np
 
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
-from jaxreg.sweep import path_batch
+from jaxreg.sweep import _DEFAULT_MEMORY, _solve_batch, path_batch
 
 __all__ = ["cv", "CVResult", "make_folds"]
 
@@ -240,8 +240,15 @@ def cv(
     Xa = np.asarray(X)
     n = Xa.shape[0]
     ref = full[0]
-    y01 = (np.asarray(y) == ref.classes[1]).astype(float) if fam.name == "binomial" else np.asarray(y, dtype=float)
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    # Binomial: the indicator as booleans (an eighth of a float n-vector), made float per chunk.
+    y01 = (np.asarray(y) == ref.classes[1]) if fam.name == "binomial" else np.asarray(y, dtype=float)
+    # No sample_weight: unit weights, never materialized (on a tall, narrow X an n-vector is a
+    # sizable part of X).
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+
+    def weights(rows):
+        return np.ones(len(rows)) if w is None else w[rows]
+
     off = np.zeros(n) if offset is None else np.asarray(offset, dtype=np.float64)
 
     if fold_ids is None:
@@ -257,28 +264,32 @@ def cv(
     F = labels.size
     if F < 2:
         raise ValueError("cross-validation needs at least 2 folds")
-    train_w = np.stack([w * (folds != f) for f in labels])
-    for f, tw in zip(labels, train_w):
-        if not np.any(tw > 0):
+    for f in labels:
+        train = (folds != f) if w is None else (folds != f) & (w > 0)
+        if not np.any(train):
             raise ValueError(f"fold {f} leaves no training observation with positive weight")
-        if fam.name == "binomial" and np.unique(y01[tw > 0]).size < 2:
+        if fam.name == "binomial" and np.unique(y01[train]).size < 2:
             raise ValueError(f"the training set without fold {f} has only one class")
 
     L = ratios.size
     grids = full.lambdas  # (L, K)
-    members_w = np.concatenate([train_w] * L)  # member index = l * F + f
-    members_r = np.repeat(ratios, F)
-    members_lam = np.repeat(grids, F, axis=0)
-    fits = path_batch(
-        X, y, family=fam, l1_ratio=members_r, sample_weight=members_w, offset=offset,
-        lambdas=members_lam, penalty_factor=penalty_factor, lower_bounds=lower_bounds,
-        upper_bounds=upper_bounds, fit_intercept=fit_intercept, standardize=standardize,
-        tol=tol, max_iter=max_iter, chunk_size=chunk_size, n_jobs=n_jobs, progress=progress,
+    # Member l * F + f: l1_ratio l without fold f. Its weights (w zeroed on fold f) are made
+    # when it is validated, straight into its chunk's stack: no (L F, n) array of them.
+    fits = _solve_batch(
+        X, fam, L * F,
+        y_of=lambda b: y, offset_of=lambda b: offset,
+        weight_of=lambda b: (folds != labels[b % F]).astype(np.float64) if w is None else w * (folds != labels[b % F]),
+        batched={"y": False, "w": True, "offset": False},
+        l1_ratios=list(np.repeat(ratios, F)), lambdas_of=lambda b: grids[b // F],
+        n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio, penalty_factor=penalty_factor,
+        lower_bounds=lower_bounds, upper_bounds=upper_bounds, fit_intercept=fit_intercept,
+        standardize=standardize, tol=tol, max_iter=max_iter, chunk_size=chunk_size, max_memory=_DEFAULT_MEMORY,
+        n_jobs=n_jobs, progress=progress,
     )
 
     K = grids.shape[1]
     cv_folds = np.zeros((L, F, K))
-    fold_weight = np.array([w[folds == f].sum() for f in labels])
+    fold_weight = np.array([weights(np.flatnonzero(folds == f)).sum() for f in labels])
     oof = np.full((L, n, K), np.nan) if keep else None
     higher = scoring == "auc"
     for l in range(L):
@@ -291,12 +302,12 @@ def cv(
             if keep:
                 oof[l, test] = eta
             if scoring == "auc":
-                cv_folds[l, i] = [_weighted_auc(y01[test], eta[:, k], w[test]) for k in range(K)]
+                cv_folds[l, i] = [_weighted_auc(y01[test].astype(float), eta[:, k], weights(rows)) for k in range(K)]
             else:
                 total = np.zeros(K)
                 for chunk, eta_c in _chunked_predictions(Xa, rows, res.coef, res.intercept, off):
-                    total += w[chunk] @ _pointwise_loss(scoring, fam.name, y01[chunk], eta_c)
-                cv_folds[l, i] = total / max(w[test].sum(), np.finfo(float).tiny)
+                    total += weights(chunk) @ _pointwise_loss(scoring, fam.name, y01[chunk].astype(float), eta_c)
+                cv_folds[l, i] = total / max(weights(rows).sum(), np.finfo(float).tiny)
     W = fold_weight / fold_weight.sum()
     cv_mean = np.einsum("f,lfk->lk", W, cv_folds)
     cv_se = np.sqrt(np.einsum("f,lfk->lk", W, (cv_folds - cv_mean[:, None, :]) ** 2) / (F - 1))

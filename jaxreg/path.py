@@ -124,9 +124,20 @@ _compiled_homotopy_statistics_batch = CachedProgram(_traced_homotopy_statistics_
 
 
 def _split_members(inputs: PathInputs):
-    """``(shared, per_member)`` field dicts of batched inputs (per-member fields: leading axis)."""
+    """``(shared, per_member)`` field dicts of batched inputs (per-member fields: leading axis
+    of B). An n-vector with a leading axis of 1 in a batch of B > 1 is the same for every
+    member (y and the offset of cross-validation folds): it goes to ``shared``, one copy for
+    all members, not B (on a tall, narrow X each is a sizable part of X)."""
+    B = inputs.lambdas.shape[0]
     shared = {f: getattr(inputs, f) for f in PathInputs._fields if f not in _MEMBER_FIELDS}
-    return shared, {f: getattr(inputs, f) for f in _MEMBER_FIELDS}
+    per_member = {}
+    for f in _MEMBER_FIELDS:
+        value = getattr(inputs, f)
+        if B > 1 and value.shape[0] == 1:
+            shared[f] = value[0]
+        else:
+            per_member[f] = value
+    return shared, per_member
 
 
 def _traced_homotopy_batch(inputs, **static):
@@ -352,7 +363,8 @@ def path(
     tol = check_options(tol, max_iter, fit_intercept, standardize, data.dtype)
     n, p = data.X.shape
     grid, from_ratios = lambda_grid(user_lambdas, order, n, p, n_lambdas, lambda_min_ratio)
-    inputs = make_inputs(data, [data], [float(l1_ratio)], grid[None, :], tol, max_iter, from_ratios)
+    inputs = make_inputs(data, (data.y[None], data.w[None], data.offset[None]), [float(l1_ratio)], grid[None, :], tol,
+                         max_iter, from_ratios)
     pieces = solve(inputs, data, fam, fit_intercept, standardize, batched=False, all_lasso=float(l1_ratio) == 1.0)
     return assemble(pieces[0], data, fam.name, float(l1_ratio), tol, p)
 
@@ -383,23 +395,22 @@ def lambda_grid(user_lambdas, order, n, p, n_lambdas, lambda_min_ratio):
     return grid, True
 
 
-def _stack_members(arrays):
-    """``np.stack(arrays)`` (B, n); for one member a view (1, n) of it, not a copy: on a
-    tall, narrow X every n-vector copied is a sizable part of X (p = 5: a fifth)."""
-    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
-
-
-def make_inputs(shared, members, l1_ratios, grids, tol, max_iter, from_ratios) -> PathInputs:
-    """Stack per-member arrays (y, w, offset: (B, n); l1_ratio: (B,); lambdas: (B, K)) with the
-    shared design and penalty arrays into PathInputs (NumPy; moved to JAX in ``solve``)."""
-    B = len(members)
+def make_inputs(shared, vectors, l1_ratios, grids, tol, max_iter, from_ratios) -> PathInputs:
+    """PathInputs (NumPy; moved to JAX in ``solve``) of B members: ``vectors`` = ``(y, w,
+    offset)``, each (B, n), or (1, n) when every member has the same one (then the program
+    holds it once: ``_split_members``); ``l1_ratios`` (B,); ``grids`` (B, K); the design and
+    penalty arrays from ``shared`` (validated data)."""
+    B = len(l1_ratios)
     p = shared.X.shape[1]
     dt = shared.dtype
+    y, w, offset = vectors
+    for name, v in zip(("y", "w", "offset"), vectors):
+        assert v.ndim == 2 and v.shape[0] in (1, B), (name, v.shape, B)
     return PathInputs(
         X=shared.X,
-        y=_stack_members([m.y for m in members]),
-        w=_stack_members([m.w for m in members]),
-        offset=_stack_members([m.offset for m in members]),
+        y=y,
+        w=w,
+        offset=offset,
         pf=shared.pf,
         lower=shared.lower,
         upper=shared.upper,
@@ -454,15 +465,22 @@ def _pad_axis(a, axis, size, mode="zero"):
     return np.concatenate([a, np.repeat(edge, extra, axis=axis)], axis=axis)
 
 
+def _pad_members(a, B: int, B_pad: int):
+    """``a`` padded along its member axis to ``B_pad`` by repeating its first member, unless it
+    is shared by the B members (a leading axis of 1 in a batch of B > 1)."""
+    return a if (B > 1 and a.shape[0] == 1) else _pad_axis(a, 0, B_pad, "first")
+
+
 def pad_inputs(inputs: PathInputs, n_pad: int, p_pad: int, K_pad: int, B_pad: int) -> PathInputs:
     """Pad rows (zero weight), columns (zero, penalty factor 1), lambdas (repeat the last)
     and members (repeat the first) to the bucketed shape."""
     f = inputs
+    B = f.lambdas.shape[0]
     return PathInputs(
         X=_pad_axis(_pad_axis(f.X, 0, n_pad), 1, p_pad),
-        y=_pad_axis(_pad_axis(f.y, 1, n_pad), 0, B_pad, "first"),
-        w=_pad_axis(_pad_axis(f.w, 1, n_pad), 0, B_pad, "first"),
-        offset=_pad_axis(_pad_axis(f.offset, 1, n_pad), 0, B_pad, "first"),
+        y=_pad_members(_pad_axis(f.y, 1, n_pad), B, B_pad),
+        w=_pad_members(_pad_axis(f.w, 1, n_pad), B, B_pad),
+        offset=_pad_members(_pad_axis(f.offset, 1, n_pad), B, B_pad),
         pf=np.concatenate([f.pf, np.ones(p_pad - f.pf.shape[0], f.pf.dtype)]),
         lower=_pad_axis(f.lower, 0, p_pad),
         upper=_pad_axis(f.upper, 0, p_pad),
@@ -703,8 +721,10 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
         if _homotopy_applies(fam, all_lasso, batched, inputs, n, p, p_pad):
             static = dict(family=fam, fit_intercept=bool(fit_intercept), standardize=bool(standardize),
                           max_steps=_homotopy_max_steps(p_pad))
-            if _streams_statistics(current.X, (n_pad, p_pad) != (n, p), current.w.shape[0]):
-                stats = streamed_gram.stream_gram_statistics(current.X, current.y, current.w, current.offset, fam,
+            if _streams_statistics(current.X, (n_pad, p_pad) != (n, p), current.lambdas.shape[0]):
+                members = current.lambdas.shape[:1] + current.y.shape[1:]
+                y_all, w_all, offset_all = (np.broadcast_to(v, members) for v in (current.y, current.w, current.offset))
+                stats = streamed_gram.stream_gram_statistics(current.X, y_all, w_all, offset_all, fam,
                                                              bool(fit_intercept))
                 if batched:
                     out = _compiled_homotopy_statistics_batch(_program_args(current, None, True), stats, **static)

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import jax
 import numpy as np
 
-from jaxreg._validation import validate_inputs, validate_lambdas
+from jaxreg._validation import aligned_empty, validate_inputs, validate_lambdas
 from jaxreg.families import get_family
 from jaxreg.path import SharedViews, _warn, assemble, check_options, lambda_grid, make_inputs, solve
 from jaxreg.result import PathResult
@@ -155,31 +155,57 @@ def path_batch(
     if B < 1:
         raise ValueError("the batch is empty")
 
-    members = []
-    for b in range(B):
-        data = validate_inputs(
-            X,
-            _member(y, b, sizes["y"] is not None),
-            family_name=fam.name,
-            sample_weight=_member(sample_weight, b, sizes["sample_weight"] is not None),
-            offset=_member(offset, b, sizes["offset"] is not None),
-            penalty_factor=penalty_factor,
-            lower_bounds=lower_bounds,
-            upper_bounds=upper_bounds,
-            l1_ratio=_member(l1_ratio, b, sizes["l1_ratio"] is not None),
-            X_checked=b > 0,
+    arrays = {name: (np.asarray(value) if sizes[name] is not None and not hasattr(value, "nnz") else value)
+              for name, value in (("y", y), ("sample_weight", sample_weight), ("offset", offset))}
+    return _solve_batch(
+        X, fam, B,
+        y_of=_accessor(arrays["y"], sizes["y"] is not None),
+        weight_of=_accessor(arrays["sample_weight"], sizes["sample_weight"] is not None),
+        offset_of=_accessor(arrays["offset"], sizes["offset"] is not None),
+        batched={"y": sizes["y"] is not None, "w": sizes["sample_weight"] is not None,
+                 "offset": sizes["offset"] is not None},
+        l1_ratios=[_member(l1_ratio, b, sizes["l1_ratio"] is not None) for b in range(B)],
+        lambdas_of=_accessor(lambdas, sizes["lambdas"] is not None),
+        n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio, penalty_factor=penalty_factor,
+        lower_bounds=lower_bounds, upper_bounds=upper_bounds, fit_intercept=fit_intercept,
+        standardize=standardize, tol=tol, max_iter=max_iter, chunk_size=chunk_size, max_memory=max_memory,
+        n_jobs=n_jobs, progress=progress,
+    )
+
+
+def _accessor(value, batched: bool):
+    """``b -> member b's value``: row b of a batched argument, else the shared value."""
+    return (lambda b: value[b]) if batched else (lambda b: value)
+
+
+def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, lambdas_of, n_lambdas,
+                 lambda_min_ratio, penalty_factor, lower_bounds, upper_bounds, fit_intercept, standardize, tol,
+                 max_iter, chunk_size, max_memory, n_jobs, progress) -> BatchPathResult:
+    """``path_batch`` of B members whose y, sample weights and offset come from ``y_of(b)``,
+    ``weight_of(b)``, ``offset_of(b)`` (``batched[name]``: whether they differ by member;
+    cross-validation hands out fold weights made on demand, never all at once).
+
+    Memory: each member's validated n-vectors go straight into its chunk's (chunk, n) stacks,
+    which the compiled call takes as they are; an n-vector every member shares is validated
+    once and held once. So the n-vectors of a batch take (members + 1) n numbers, not the
+    three copies (caller, validation, stack) of before (on a tall, narrow X each n-vector is a
+    sizable part of X: p = 5, a fifth).
+    """
+    def validate(b, first=None):
+        return validate_inputs(
+            X, y_of(b), family_name=fam.name, sample_weight=weight_of(b), offset=offset_of(b),
+            penalty_factor=penalty_factor, lower_bounds=lower_bounds, upper_bounds=upper_bounds,
+            l1_ratio=l1_ratios[b], X_checked=first is not None,
+            y_checked=None if first is None or batched["y"] else (first.y, first.classes),
         )
-        if b > 0:
-            data = data._replace(X=members[0].X)
-        members.append(data)
-    shared = members[0]
+
+    shared = validate(0)
     n, p = shared.X.shape
-    ratios = [float(_member(l1_ratio, b, sizes["l1_ratio"] is not None)) for b in range(B)]
 
     grids = []
     from_ratios = None
     for b in range(B):
-        user, order = validate_lambdas(_member(lambdas, b, sizes["lambdas"] is not None), n_lambdas, lambda_min_ratio)
+        user, order = validate_lambdas(lambdas_of(b), n_lambdas, lambda_min_ratio)
         grid, from_r = lambda_grid(user, order, n, p, n_lambdas, lambda_min_ratio)
         grids.append(grid)
         from_ratios = from_r
@@ -197,17 +223,38 @@ def path_batch(
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
 
-    all_lasso = all(r == 1.0 for r in ratios)
     chunks = [list(range(lo, min(B, lo + chunk_size))) for lo in range(0, B, chunk_size)]
+    # Pad the last chunk with copies of its first member so every chunk has one shape.
+    padded = [idx + [idx[0]] * (chunk_size - len(idx)) if B > chunk_size else idx for idx in chunks]
+    names = ("y", "w", "offset")
+    members = [None] * B  # each member's validated data, without its n-vectors
+    stacks = []  # per chunk: (y, w, offset), (chunk, n) each, or (1, n) when shared by all
+    for idx, rows in zip(chunks, padded):
+        stack = {name: aligned_empty((len(rows), n), shared.dtype) if batched[name] else getattr(shared, name)[None]
+                 for name in names}
+        for j, b in enumerate(idx):
+            data = shared if b == 0 else validate(b, shared)
+            for name in names:
+                if batched[name]:
+                    stack[name][j] = getattr(data, name)
+            members[b] = data._replace(X=shared.X, y=None, w=None, offset=None)
+            del data  # its n-vectors, before the next member's are made
+        for name in names:
+            if batched[name]:
+                stack[name][len(idx):] = stack[name][0]  # padding: the chunk's first member again
+        stacks.append(tuple(stack[name] for name in names))
+    # The design and penalty arrays stay; member 0's per-member n-vectors live in its stacks.
+    shared = shared._replace(**{name: None for name in names if batched[name]})
+    ratios = [float(r) for r in l1_ratios]  # validated above
+    all_lasso = all(r == 1.0 for r in ratios)
     views = SharedViews()  # one device view (or copy) of X for every chunk's program
     t0 = time.perf_counter()
     solved = [0]
 
-    def run_chunk(idx):
-        # Pad the last chunk with copies of its first member so every chunk has one shape.
-        padded = idx + [idx[0]] * (chunk_size - len(idx)) if B > chunk_size else idx
-        inputs = make_inputs(shared, [members[i] for i in padded], [ratios[i] for i in padded],
-                             np.stack([grids[i] for i in padded]), tol, max_iter, from_ratios)
+    def run_chunk(c):
+        idx, rows = chunks[c], padded[c]
+        inputs = make_inputs(shared, stacks[c], [ratios[i] for i in rows], np.stack([grids[i] for i in rows]), tol,
+                             max_iter, from_ratios)
         pieces = solve(inputs, shared, fam, fit_intercept, standardize, batched=True,
                        all_lasso=all_lasso, views=views)
         out = [assemble(pieces[j], members[i], fam.name, ratios[i], tol, p, warn=False) for j, i in enumerate(idx)]
@@ -218,9 +265,9 @@ def path_batch(
 
     if n_jobs > 1 and len(chunks) > 1:
         with ThreadPoolExecutor(max_workers=min(n_jobs, len(chunks))) as pool:
-            per_chunk = list(pool.map(run_chunk, chunks))
+            per_chunk = list(pool.map(run_chunk, range(len(chunks))))
     else:
-        per_chunk = [run_chunk(idx) for idx in chunks]
+        per_chunk = [run_chunk(c) for c in range(len(chunks))]
     results = [res for chunk in per_chunk for res in chunk]
     for res in results:
         _warn(res)

@@ -211,3 +211,39 @@ def test_cv_errors_in_row_chunks_equal_the_whole_fold(bdata, monkeypatch, scorin
     chunked = importlib.import_module("jaxreg.cv")._linear_predictor(X, np.flatnonzero(te), res.paths[0].coef,
                                                                       np.zeros(12), np.zeros(X.shape[0]))
     np.testing.assert_allclose(chunked, direct, rtol=1e-13, atol=1e-13)
+
+
+def test_batches_hold_shared_n_vectors_once(bdata, monkeypatch):
+    """``path_batch`` and ``cv`` hand each chunk's program the n-vectors every member shares
+    (y, the offset) as one (1, n) array, and the members' own weights as one aligned
+    (chunk, n) stack (no further copy for XLA:CPU); the program gives each member the shared
+    ones (``_split_members``). Answers equal one path per member, with padded chunks (5
+    members in chunks of 2)."""
+    sweep = importlib.import_module("jaxreg.sweep")
+    P = importlib.import_module("jaxreg.path")
+    X, y = bdata
+    n = X.shape[0]
+    offset = 0.3 * np.sin(np.arange(n))
+    W = np.random.default_rng(4).uniform(0.5, 1.5, size=(5, n))
+    seen = []
+    solve = sweep.solve
+    monkeypatch.setattr(sweep, "solve", lambda inputs, *a, **k: seen.append(inputs) or solve(inputs, *a, **k))
+    batch = path_batch(X, y, family="binomial", sample_weight=W, offset=offset, n_lambdas=12, chunk_size=2)
+    assert len(seen) == 3
+    for inputs in seen:
+        assert inputs.y.shape == (1, n) and inputs.offset.shape == (1, n)
+        assert inputs.w.shape == (2, n) and inputs.w.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(seen[2].w[1], seen[2].w[0])  # the padded member repeats the first
+    for b in range(5):
+        one = jaxreg.path(X, y, family="binomial", sample_weight=W[b], offset=offset, lambdas=batch.lambdas[b])
+        np.testing.assert_allclose(batch.objective[b], one.objective, rtol=2e-7)
+    shared, per_member = P._split_members(seen[0])
+    assert shared["y"].shape == (n,) and shared["offset"].shape == (n,) and per_member["w"].shape == (2, n)
+
+    seen.clear()
+    folds = np.arange(n) % 3
+    res = cv(X, y, family="binomial", fold_ids=folds, n_lambdas=12, chunk_size=3)
+    assert seen[-1].y.shape == (1, n) and seen[-1].w.shape == (3, n)
+    for f in range(3):  # fold f's training weights, normalized
+        np.testing.assert_allclose(seen[-1].w[f], (folds != f) / np.sum(folds != f))
+    assert np.all(np.isfinite(res.cv_mean))
