@@ -187,13 +187,13 @@ def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, l
 
     Memory: each member's validated n-vectors go straight into its chunk's (chunk, n) stacks,
     which the compiled call takes as they are; an n-vector every member shares is validated
-    once and held once. So the n-vectors of a batch take (members + 1) n numbers, not the
-    three copies (caller, validation, stack) of before (on a tall, narrow X each n-vector is a
-    sizable part of X: p = 5, a fifth).
+    once and held once (on a tall, narrow X each n-vector is a sizable part of X: at p = 5, a
+    fifth). Members after the first are validated against the first one's converted X (an X
+    that needed converting is not converted again per member).
     """
     def validate(b, first=None):
         return validate_inputs(
-            X, y_of(b), family_name=fam.name, sample_weight=weight_of(b), offset=offset_of(b),
+            X if first is None else first.X, y_of(b), family_name=fam.name, sample_weight=weight_of(b), offset=offset_of(b),
             penalty_factor=penalty_factor, lower_bounds=lower_bounds, upper_bounds=upper_bounds,
             l1_ratio=l1_ratios[b], X_checked=first is not None,
             y_checked=None if first is None or batched["y"] else (first.y, first.classes),

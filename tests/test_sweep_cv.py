@@ -247,3 +247,18 @@ def test_batches_hold_shared_n_vectors_once(bdata, monkeypatch):
     for f in range(3):  # fold f's training weights, normalized
         np.testing.assert_allclose(seen[-1].w[f], (folds != f) / np.sum(folds != f))
     assert np.all(np.isfinite(res.cv_mean))
+
+
+def test_batch_converts_an_x_that_needs_it_once(gdata, monkeypatch):
+    """An integer X is converted to float once per ``path_batch`` call, not once per member."""
+    V = importlib.import_module("jaxreg._validation")
+    X, y = gdata
+    Xi = np.round(10 * X).astype(np.int64)
+    converted = []
+    copy = V._aligned_copy
+    monkeypatch.setattr(V, "_aligned_copy", lambda arr, dtype: converted.append(arr.shape) or copy(arr, dtype))
+    W = np.random.default_rng(5).uniform(0.5, 1.5, size=(3, X.shape[0]))
+    batch = path_batch(Xi, y, sample_weight=W, n_lambdas=8)
+    assert converted.count(Xi.shape) == 1
+    one = jaxreg.path(Xi.astype(float), y, sample_weight=W[2], lambdas=batch.lambdas[2])
+    np.testing.assert_allclose(batch.objective[2], one.objective, rtol=2e-7)
