@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxreg._validation import aligned_empty, validate_inputs, validate_lambdas
 from jaxreg.families import get_family
-from jaxreg.path import SharedViews, _warn, assemble, check_options, lambda_grid, make_inputs, solve
+from jaxreg.path import SharedViews, _release_host_references, _warn, assemble, check_options, lambda_grid, make_inputs, solve
 from jaxreg.result import PathResult
 
 __all__ = ["path_batch", "BatchPathResult"]
@@ -268,6 +268,8 @@ def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, l
             per_chunk = list(pool.map(run_chunk, range(len(chunks))))
     else:
         per_chunk = [run_chunk(c) for c in range(len(chunks))]
+    del stacks  # XLA's own references to them go in the garbage pass below
+    _release_host_references()
     results = [res for chunk in per_chunk for res in chunk]
     for res in results:
         _warn(res)

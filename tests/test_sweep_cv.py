@@ -262,3 +262,32 @@ def test_batch_converts_an_x_that_needs_it_once(gdata, monkeypatch):
     assert converted.count(Xi.shape) == 1
     one = jaxreg.path(Xi.astype(float), y, sample_weight=W[2], lambdas=batch.lambdas[2])
     np.testing.assert_allclose(batch.objective[2], one.objective, rtol=2e-7)
+
+
+def test_batch_n_vectors_do_not_outlive_the_call(monkeypatch):
+    """The members' weight stacks, which XLA:CPU reads in place on worker threads, are freed
+    when ``path_batch`` returns, not at the next JAX operation or Python garbage collection
+    (``path._release_host_references``; Python's collector is off here to show it)."""
+    import gc
+    import weakref
+
+    sweep = importlib.import_module("jaxreg.sweep")
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((3000, 12))  # over the shape buckets: the stacks are not padded (copied)
+    y = X[:, :3] @ np.array([1.0, -0.5, 0.25]) + rng.standard_normal(3000)
+    stacks = []
+    aligned_empty = sweep.aligned_empty
+    monkeypatch.setattr(sweep, "aligned_empty", lambda shape, dtype: stacks.append(aligned_empty(shape, dtype)) or stacks[-1])
+    W = rng.uniform(0.5, 1.5, size=(4, X.shape[0]))
+    path_batch(X, y, sample_weight=W, n_lambdas=8, chunk_size=2, n_jobs=2)  # compiled
+    stacks.clear()
+    gc.collect()
+    gc.disable()
+    try:
+        result = path_batch(X, y, sample_weight=W, n_lambdas=8, chunk_size=2, n_jobs=2)
+        refs = [weakref.ref(a.base) for a in stacks]
+        stacks.clear()
+        assert len(refs) == 2 and all(r() is None for r in refs)
+    finally:
+        gc.enable()
+    assert np.all(result.gap <= 1e-7)
