@@ -123,6 +123,12 @@ _compiled_homotopy_statistics_batch = CachedProgram(_traced_homotopy_statistics_
                                                     **_CPU_HOMOTOPY_OPTIONS)
 
 
+def _shared_by_members(value, B: int) -> bool:
+    """Whether a per-member field of a batch of B is one value for every member: a leading
+    axis of 1 where B > 1 (``make_inputs``)."""
+    return B > 1 and value.shape[0] == 1
+
+
 def _split_members(inputs: PathInputs):
     """``(shared, per_member)`` field dicts of batched inputs (per-member fields: leading axis
     of B). An n-vector with a leading axis of 1 in a batch of B > 1 is the same for every
@@ -133,7 +139,7 @@ def _split_members(inputs: PathInputs):
     per_member = {}
     for f in _MEMBER_FIELDS:
         value = getattr(inputs, f)
-        if B > 1 and value.shape[0] == 1:
+        if _shared_by_members(value, B):
             shared[f] = value[0]
         else:
             per_member[f] = value
@@ -468,7 +474,7 @@ def _pad_axis(a, axis, size, mode="zero"):
 def _pad_members(a, B: int, B_pad: int):
     """``a`` padded along its member axis to ``B_pad`` by repeating its first member, unless it
     is shared by the B members (a leading axis of 1 in a batch of B > 1)."""
-    return a if (B > 1 and a.shape[0] == 1) else _pad_axis(a, 0, B_pad, "first")
+    return a if _shared_by_members(a, B) else _pad_axis(a, 0, B_pad, "first")
 
 
 def pad_inputs(inputs: PathInputs, n_pad: int, p_pad: int, K_pad: int, B_pad: int) -> PathInputs:

@@ -85,12 +85,6 @@ def _batch_size(name, value, axis_ndim):
     return None
 
 
-def _member(value, b, batched):
-    if value is None:
-        return None
-    return np.asarray(value)[b] if batched else value
-
-
 def _cpu_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -156,7 +150,7 @@ def path_batch(
         raise ValueError("the batch is empty")
 
     arrays = {name: (np.asarray(value) if sizes[name] is not None and not hasattr(value, "nnz") else value)
-              for name, value in (("y", y), ("sample_weight", sample_weight), ("offset", offset))}
+              for name, value in (("y", y), ("sample_weight", sample_weight), ("offset", offset), ("l1_ratio", l1_ratio))}
     return _solve_batch(
         X, fam, B,
         y_of=_accessor(arrays["y"], sizes["y"] is not None),
@@ -164,7 +158,7 @@ def path_batch(
         offset_of=_accessor(arrays["offset"], sizes["offset"] is not None),
         batched={"y": sizes["y"] is not None, "w": sizes["sample_weight"] is not None,
                  "offset": sizes["offset"] is not None},
-        l1_ratios=[_member(l1_ratio, b, sizes["l1_ratio"] is not None) for b in range(B)],
+        l1_ratios=[_accessor(arrays["l1_ratio"], sizes["l1_ratio"] is not None)(b) for b in range(B)],
         lambdas_of=_accessor(lambdas, sizes["lambdas"] is not None),
         n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio, penalty_factor=penalty_factor,
         lower_bounds=lower_bounds, upper_bounds=upper_bounds, fit_intercept=fit_intercept,
