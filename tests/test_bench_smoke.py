@@ -9,6 +9,7 @@ and compilations (XLA for jaxreg, numba for skglm) overlap. Libraries that are n
 are skipped by name; of the peers only scikit-learn is in the ``test`` extra.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -212,3 +213,16 @@ def test_bench_streamed_runs_both_solvers_on_a_tiny_shape(tmp_path, capsys):
     assert float(values["gap_streamed"]) <= 1e-7 and float(values["gap_working_set"]) <= 1e-7
     assert float(values["objective_rel_diff"]) <= 2e-7
     assert "3000x6" in capsys.readouterr().out
+
+
+def test_bench_ab_runs_two_copies_side_by_side(capsys):
+    """``bench_ab.py`` (two revisions of jaxreg imported side by side, calls alternated) runs
+    end to end; here both sides are the working tree, so both certify the same path."""
+    import bench_ab
+
+    assert bench_ab.main(["--revisions", ".,.", "--cells", "binomial:300x20x0.5", "--rounds", "1",
+                          "--n-lambdas", "8"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("binomial:300x20x0.5@1e-06:") and "B/A" in line
+    gaps = [float(g) for g in re.findall(r"gap ([0-9.e+-]+),", line)]
+    assert len(gaps) == 2 and max(gaps) <= 1e-6
