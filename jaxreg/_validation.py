@@ -73,7 +73,7 @@ def _aligned_copy(arr: np.ndarray, dtype) -> np.ndarray:
 class ValidatedData(NamedTuple):
     X: np.ndarray  # (n, p) float32 or float64
     y: np.ndarray  # (n,), 0/1 for binomial
-    w: np.ndarray  # (n,), sums to 1
+    w: np.ndarray  # (n,), sums to 1; or a bool mask (``weight_masks``): 1 / its count on its rows
     offset: np.ndarray  # (n,)
     pf: np.ndarray  # (p,), rescaled to sum to the number of features
     lower: np.ndarray  # (p,), original scale
@@ -199,7 +199,7 @@ def _binary_labels(y, dtype=np.float64):
 
 def validate_inputs(
     X, y, *, family_name, sample_weight, offset, penalty_factor, lower_bounds, upper_bounds, l1_ratio,
-    X_checked=False, y_checked=None,
+    X_checked=False, y_checked=None, weight_masks=False,
 ) -> ValidatedData:
     """Check and normalize everything but lambdas; see ``jaxreg.path`` for the rules.
 
@@ -207,6 +207,10 @@ def validate_inputs(
     call already validated (batched sweeps validate X once, then each member's y and weights).
     ``y_checked``: the ``(y, classes)`` of an earlier call's result for the same ``y``, used
     as they are (batch members sharing y: no second indicator, no second sort for classes).
+    ``weight_masks=True``: a boolean ``sample_weight`` (0/1 weights: a cross-validation fold's
+    training rows) is returned as it is, one byte per row, for the path programs to normalize
+    (``path.observation_weights``) rather than as a float n-vector; only the batch solver
+    (``sweep._solve_batch``) asks for it, since its members' weights go to the programs only.
     """
     _refuse_sparse("X", X)
     if X is None:
@@ -258,6 +262,12 @@ def validate_inputs(
     if sample_weight is None:
         w = aligned_empty((n,), dtype)
         w.fill(1.0 / n)
+    elif weight_masks and isinstance(sample_weight, np.ndarray) and sample_weight.dtype == np.bool_:
+        if sample_weight.shape != (n,):
+            raise ValueError(f"sample_weight must have shape ({n},); got {sample_weight.shape}")
+        if not np.any(sample_weight):
+            raise ValueError("sample_weight must have at least one positive entry (all are zero)")
+        w = _shareable(sample_weight, np.bool_)
     else:
         w = _as_float_array("sample_weight", sample_weight, np.float64)
         if w.shape != (n,):
@@ -297,7 +307,7 @@ def validate_inputs(
     return ValidatedData(
         X=X,
         y=_shareable(y_arr, dtype),
-        w=_shareable(w, dtype),
+        w=w if w.dtype == np.bool_ else _shareable(w, dtype),
         offset=_shareable(off, dtype),
         pf=pf.astype(dtype),
         lower=lower.astype(dtype),

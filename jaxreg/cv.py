@@ -274,11 +274,13 @@ def cv(
     L = ratios.size
     grids = full.lambdas  # (L, K)
     # Member l * F + f: l1_ratio l without fold f. Its weights (w zeroed on fold f) are made
-    # when it is validated, straight into its chunk's stack: no (L F, n) array of them.
+    # when it is validated, straight into its chunk's stack: no (L F, n) array of them. With
+    # unit sample weights they are the fold's boolean training mask, which the programs
+    # normalize themselves (one byte per row on the host instead of eight).
     fits = _solve_batch(
         X, fam, L * F,
         y_of=lambda b: y, offset_of=lambda b: offset,
-        weight_of=lambda b: (folds != labels[b % F]).astype(np.float64) if w is None else w * (folds != labels[b % F]),
+        weight_of=lambda b: (folds != labels[b % F]) if w is None else w * (folds != labels[b % F]),
         batched={"y": False, "w": True, "offset": False},
         l1_ratios=list(np.repeat(ratios, F)), lambdas_of=lambda b: grids[b // F],
         n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio, penalty_factor=penalty_factor,

@@ -61,8 +61,25 @@ def trace_count() -> int:
     return _TRACES["count"] + streamed_gram._TRACES["count"]
 
 
+def observation_weights(w, dtype):
+    """Observation weights that sum to one, (n,): ``w`` itself when it is a float vector
+    (validation normalized it), ``w / count`` for a boolean mask (0/1 weights: a
+    cross-validation fold's training rows, kept as one byte per row on the host:
+    ``validate_inputs(weight_masks=True)``). The count is summed exactly, in integers: the
+    same weights as validation's float normalization of the 0/1 vector."""
+    if w.dtype != jnp.bool_:
+        return w
+    return w.astype(dtype) / jnp.sum(w, dtype=jnp.int32).astype(dtype)
+
+
+def _with_float_weights(inputs: PathInputs) -> PathInputs:
+    """``inputs`` with ``observation_weights`` applied to one member's ``w``."""
+    return inputs._replace(w=observation_weights(inputs.w, inputs.y.dtype))
+
+
 def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, pure_linalg=False):
     _TRACES["count"] += 1
+    inputs = _with_float_weights(inputs)
     return run_path(
         inputs,
         family=family,
@@ -94,6 +111,7 @@ _compiled_path = CachedProgram(_traced_run_path, _STATIC, **_CPU_OPTIONS)
 
 def _traced_homotopy(inputs, *, family, fit_intercept, standardize, max_steps):
     _TRACES["count"] += 1
+    inputs = _with_float_weights(inputs)
     return run_lasso_homotopy(inputs, family=family, fit_intercept=fit_intercept, standardize=standardize,
                               max_steps=max_steps)
 
@@ -104,6 +122,7 @@ _compiled_homotopy = CachedProgram(_traced_homotopy, _HOMOTOPY_STATIC, **_CPU_HO
 
 def _traced_homotopy_statistics(inputs, stats, *, family, fit_intercept, standardize, max_steps):
     _TRACES["count"] += 1
+    inputs = _with_float_weights(inputs)
     return run_lasso_homotopy_from_statistics(inputs, stats, family=family, fit_intercept=fit_intercept,
                                               standardize=standardize, max_steps=max_steps)
 
@@ -216,6 +235,7 @@ _compiled_batch = CachedProgram(_traced_run_batch, _STATIC + ("vectorize",), **_
 
 def _traced_streamed(inputs, *, family, fit_intercept, standardize, pure_linalg=False):
     _TRACES["count"] += 1
+    inputs = _with_float_weights(inputs)
     return run_streamed_path(inputs, family=family, fit_intercept=fit_intercept, standardize=standardize,
                              pure_linalg=pure_linalg)
 
@@ -732,7 +752,10 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
                           max_steps=_homotopy_max_steps(p_pad))
             if _streams_statistics(current.X, (n_pad, p_pad) != (n, p), current.lambdas.shape[0]):
                 members = current.lambdas.shape[:1] + current.y.shape[1:]
-                y_all, w_all, offset_all = (np.broadcast_to(v, members) for v in (current.y, current.w, current.offset))
+                w_host = current.w
+                if w_host.dtype == np.bool_:  # fold masks: the statistics take float weights
+                    w_host = (w_host / np.sum(w_host, axis=1, keepdims=True)).astype(current.y.dtype)
+                y_all, w_all, offset_all = (np.broadcast_to(v, members) for v in (current.y, w_host, current.offset))
                 stats = streamed_gram.stream_gram_statistics(current.X, y_all, w_all, offset_all, fam,
                                                              bool(fit_intercept))
                 if batched:

@@ -179,7 +179,8 @@ def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, l
     ``weight_of(b)``, ``offset_of(b)`` (``batched[name]``: whether they differ by member;
     cross-validation hands out fold weights made on demand, never all at once).
 
-    Memory: each member's validated n-vectors go straight into its chunk's (chunk, n) stacks,
+    Memory: each member's validated n-vectors go straight into its chunk's (chunk, n) stacks
+    (boolean weight masks as they are, one byte per row: ``validate_inputs(weight_masks=True)``),
     which the compiled call takes as they are; an n-vector every member shares is validated
     once and held once (on a tall, narrow X each n-vector is a sizable part of X: at p = 5, a
     fifth). Members after the first are validated against the first one's converted X (an X
@@ -190,7 +191,7 @@ def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, l
             X if first is None else first.X, y_of(b), family_name=fam.name, sample_weight=weight_of(b), offset=offset_of(b),
             penalty_factor=penalty_factor, lower_bounds=lower_bounds, upper_bounds=upper_bounds,
             l1_ratio=l1_ratios[b], X_checked=first is not None,
-            y_checked=None if first is None or batched["y"] else (first.y, first.classes),
+            y_checked=None if first is None or batched["y"] else (first.y, first.classes), weight_masks=True,
         )
 
     shared = validate(0)
@@ -224,8 +225,9 @@ def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, l
     members = [None] * B  # each member's validated data, without its n-vectors
     stacks = []  # per chunk: (y, w, offset), (chunk, n) each, or (1, n) when shared by all
     for idx, rows in zip(chunks, padded):
-        stack = {name: aligned_empty((len(rows), n), shared.dtype) if batched[name] else getattr(shared, name)[None]
-                 for name in names}
+        # Members' weights given as boolean masks (0/1 weights) stay masks: n bytes each.
+        stack = {name: aligned_empty((len(rows), n), getattr(shared, name).dtype) if batched[name]
+                 else getattr(shared, name)[None] for name in names}
         for j, b in enumerate(idx):
             data = shared if b == 0 else validate(b, shared)
             for name in names:

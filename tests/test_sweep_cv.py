@@ -3,6 +3,8 @@
 import importlib
 import warnings
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -244,9 +246,21 @@ def test_batches_hold_shared_n_vectors_once(bdata, monkeypatch):
     folds = np.arange(n) % 3
     res = cv(X, y, family="binomial", fold_ids=folds, n_lambdas=12, chunk_size=3)
     assert seen[-1].y.shape == (1, n) and seen[-1].w.shape == (3, n)
-    for f in range(3):  # fold f's training weights, normalized
-        np.testing.assert_allclose(seen[-1].w[f], (folds != f) / np.sum(folds != f))
+    # Unit sample weights: each fold's training rows as a boolean mask (one byte per row),
+    # which the program normalizes into the weights validation would have made.
+    assert seen[-1].w.dtype == np.bool_ and seen[-1].w.ctypes.data % 64 == 0
+    for f in range(3):
+        np.testing.assert_array_equal(seen[-1].w[f], folds != f)
+        with jax.enable_x64(True):
+            normalized = np.asarray(P.observation_weights(jnp.asarray(seen[-1].w[f]), jnp.float64))
+        np.testing.assert_array_equal(normalized, (folds != f) / np.sum(folds != f))
     assert np.all(np.isfinite(res.cv_mean))
+    # The masks give the answers of float fold weights (a batch of the same members).
+    fold_weights = np.stack([(folds != f).astype(float) for f in range(3)])
+    floats = path_batch(X, y, family="binomial", sample_weight=fold_weights, lambdas=res.paths[0].lambdas)
+    masks = path_batch(X, y, family="binomial", sample_weight=fold_weights > 0, lambdas=res.paths[0].lambdas)
+    np.testing.assert_allclose(masks.objective, floats.objective, rtol=1e-13)
+    np.testing.assert_allclose(masks.coef, floats.coef, rtol=1e-10, atol=1e-12)
 
 
 def test_batch_converts_an_x_that_needs_it_once(gdata, monkeypatch):
@@ -312,3 +326,24 @@ def test_vectorized_batch_program_matches_the_mapped_one(bdata, monkeypatch):
     assert np.all(vmapped.gap <= 1e-7)
     vmapped = path_batch(X, y, family="binomial", l1_ratio=[1.0, 0.5], n_lambdas=10, n_jobs=1)
     np.testing.assert_allclose(vmapped.objective, shared.objective, rtol=2e-7)
+
+
+def test_weight_masks_reach_streamed_statistics_as_weights(monkeypatch):
+    """Boolean member weights (fold masks) on the Gaussian homotopy that streams its
+    statistics off a host X (an X that XLA:CPU would copy) become normalized float weights
+    there too: the same paths as float 0/1 weights."""
+    P = importlib.import_module("jaxreg.path")
+    monkeypatch.setattr(P, "_STREAM_MIN_BYTES", 0)
+    rng = np.random.default_rng(6)
+    X = at_offset(rng.standard_normal((3000, 12)), 16)
+    y = X @ rng.standard_normal(12) + rng.standard_normal(3000)
+    masks = np.stack([np.arange(3000) % 3 != f for f in range(3)])
+    streamed = []
+    stats = P.streamed_gram.stream_gram_statistics
+    monkeypatch.setattr(P.streamed_gram, "stream_gram_statistics",
+                        lambda *a, **k: streamed.append(a[2].dtype) or stats(*a, **k))
+    with_masks = path_batch(X, y, sample_weight=masks, n_lambdas=20)
+    assert streamed and all(dtype == np.float64 for dtype in streamed)
+    with_floats = path_batch(X, y, sample_weight=masks.astype(float), n_lambdas=20)
+    np.testing.assert_allclose(with_masks.objective, with_floats.objective, rtol=1e-13)
+    np.testing.assert_allclose(with_masks.coef, with_floats.coef, rtol=1e-10, atol=1e-12)
