@@ -13,7 +13,8 @@ gap and the inner iterations of each.
         --cells binomial:5000x100x0.1,binomial:100x1000x0 --rounds 10
 
 ``--cells`` takes registry ids (``NxPxRHO`` or ``binomial:NxPxRHO``), optionally with
-``@tol`` (default 1e-6); ``--revisions`` anything ``git archive`` takes, or ``.`` for the
+``@tol`` (default 1e-6) and then ``%l1_ratio`` (default 1, the lasso), e.g.
+``binomial:100x1000x0@1e-6%0.5``; ``--revisions`` anything ``git archive`` takes, or ``.`` for the
 working tree.
 """
 
@@ -50,13 +51,16 @@ def export(revision: str, name: str, into: Path) -> None:
 
 def _compare(cell: str, modules, rounds: int, n_lambdas: int, registry, np) -> str:
     """One cell: both compiled, then ``rounds`` alternated calls; the report line."""
+    label = cell
+    cell, _, l1_ratio = cell.partition("%")
     cell, _, tol = cell.partition("@")
     tol = float(tol) if tol else 1e-6
+    l1_ratio = float(l1_ratio) if l1_ratio else 1.0
     spec = registry.parse_problems(cell)[0]
     X, y = spec.load()
 
     def call(module):
-        return module.path(X, y, family=spec.family, n_lambdas=n_lambdas, tol=tol)
+        return module.path(X, y, family=spec.family, n_lambdas=n_lambdas, tol=tol, l1_ratio=l1_ratio)
 
     results = [call(m) for m in modules]
     times = [[], []]
@@ -66,7 +70,7 @@ def _compare(cell: str, modules, rounds: int, n_lambdas: int, registry, np) -> s
             start = time.perf_counter()
             call(modules[i])
             times[i].append(time.perf_counter() - start)
-    line = [f"{cell}@{tol:g}:"]
+    line = [f"{label}:"]
     for label, t, res in zip("AB", times, results):
         line.append(f"{label} min {1e3 * min(t):.2f} med {1e3 * np.median(t):.2f} ms, gap {np.max(res.gap):.1e}, "
                     f"iters {int(np.sum(res.n_iter))};")

@@ -313,6 +313,34 @@ def test_refined_free_solve_matches_dense_solve_on_every_block_size(pure_linalg)
         assert np.all(np.asarray(solve(broken, jnp.ones(m, bool), 2)) == 0.0)
 
 
+def test_newton_and_refined_solves_on_every_size_of_a_large_working_set():
+    """m = 257 slots (elastic-net paths on p >> n data grow to them): the sizes include one
+    between the geometric mean and m (208), and every branch, the new one included, solves
+    ``(H + diag(l2))_FF d_F = rhs_F`` as NumPy does (exact products: the refinement changes
+    nothing)."""
+    rng = np.random.default_rng(12)
+    n, m = 600, 257
+    X = rng.normal(size=(n, m))
+    A = X.T @ X / n
+    l2 = rng.uniform(0.01, 0.1, m)
+    rhs = rng.normal(size=m)
+    assert quadratic._system_sizes(m) == (16, 64, 144, 208, 257)
+    assert quadratic._refinement_sizes(m) == (64, 144, 208, 257)
+    with jax.enable_x64(True):
+        newton = jax.jit(lambda free: quadratic._free_block_solve(jnp.asarray(A), jnp.asarray(l2), jnp.asarray(rhs), free, False)[0])
+        refined = jax.jit(lambda free: quadratic.refined_free_solve(
+            jnp.asarray(A), jnp.asarray(l2), jnp.asarray(rhs), free, lambda d: jnp.asarray(A) @ d + jnp.asarray(l2) * d, 1))
+        for k in (9, 64, 100, 144, 180, 208, 230, 257):
+            free = np.zeros(m, bool)
+            free[rng.permutation(m)[:k]] = True
+            F = np.flatnonzero(free)
+            want = np.zeros(m)
+            want[F] = np.linalg.solve(A[np.ix_(F, F)] + np.diag(l2[F]), rhs[F])
+            for got in (np.asarray(newton(jnp.asarray(free))), np.asarray(refined(jnp.asarray(free)))):
+                assert np.all(got[~free] == 0.0)
+                np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.max(np.abs(want)))
+
+
 @pytest.mark.parametrize("pure_linalg", [False, True])
 def test_refined_free_solve_extra_rhs_is_solved_with_the_same_factor(pure_linalg):
     """``extra_rhs``: ``t = (H + diag(l2))_FF^-1 extra_F`` (the factorized matrix, not the exact
