@@ -51,7 +51,6 @@ def export(revision: str, name: str, into: Path) -> None:
 
 def _compare(cell: str, modules, rounds: int, n_lambdas: int, registry, np) -> str:
     """One cell: both compiled, then ``rounds`` alternated calls; the report line."""
-    label = cell
     cell, _, l1_ratio = cell.partition("%")
     cell, _, tol = cell.partition("@")
     tol = float(tol) if tol else 1e-6
@@ -70,7 +69,7 @@ def _compare(cell: str, modules, rounds: int, n_lambdas: int, registry, np) -> s
             start = time.perf_counter()
             call(modules[i])
             times[i].append(time.perf_counter() - start)
-    line = [f"{label}:"]
+    line = [f"{cell}@{tol:g}" + (f"%{l1_ratio:g}:" if l1_ratio != 1.0 else ":")]
     for label, t, res in zip("AB", times, results):
         line.append(f"{label} min {1e3 * min(t):.2f} med {1e3 * np.median(t):.2f} ms, gap {np.max(res.gap):.1e}, "
                     f"iters {int(np.sum(res.n_iter))};")

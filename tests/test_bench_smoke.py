@@ -220,9 +220,11 @@ def test_bench_ab_runs_two_copies_side_by_side(capsys):
     end to end; here both sides are the working tree, so both certify the same path."""
     import bench_ab
 
-    assert bench_ab.main(["--revisions", ".,.", "--cells", "binomial:300x20x0.5", "--rounds", "1",
-                          "--n-lambdas", "8"]) == 0
-    line = capsys.readouterr().out.splitlines()[-1]
-    assert line.startswith("binomial:300x20x0.5@1e-06:") and "B/A" in line
-    gaps = [float(g) for g in re.findall(r"gap ([0-9.e+-]+),", line)]
-    assert len(gaps) == 2 and max(gaps) <= 1e-6
+    assert bench_ab.main(["--revisions", ".,.", "--cells", "binomial:300x20x0.5,binomial:300x20x0.5@1e-7%0.5",
+                          "--rounds", "1", "--n-lambdas", "8"]) == 0
+    lasso, enet = capsys.readouterr().out.splitlines()[-2:]
+    assert lasso.startswith("binomial:300x20x0.5@1e-06:") and "B/A" in lasso
+    assert enet.startswith("binomial:300x20x0.5@1e-07%0.5:") and "B/A" in enet
+    for line, tol in ((lasso, 1e-6), (enet, 1e-7)):
+        gaps = [float(g) for g in re.findall(r"gap ([0-9.e+-]+),", line)]
+        assert len(gaps) == 2 and max(gaps) <= tol
