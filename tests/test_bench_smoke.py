@@ -228,3 +228,24 @@ def test_bench_ab_runs_two_copies_side_by_side(capsys):
     for line, tol in ((lasso, 1e-6), (enet, 1e-7)):
         gaps = [float(g) for g in re.findall(r"gap ([0-9.e+-]+),", line)]
         assert len(gaps) == 2 and max(gaps) <= tol
+
+
+def test_bench_enet_certifies_both_libraries(tmp_path, capsys):
+    """``bench_enet.py`` (elastic net, jaxreg against glmnet at a certified 1e-6) runs end to
+    end on tiny problems of both families and writes its CSV; its objective is the one jaxreg
+    reports, and glmnet reaches the target at some ``thresh``."""
+    pytest.importorskip("glmnet")
+    import bench_enet
+
+    out = tmp_path / "enet.csv"
+    assert bench_enet.main(["--cells", "binomial:120x40x0.5,150x30x0", "--l1-ratios", "0.5", "--repeats", "1",
+                            "--out", str(out)]) == 0
+    rows = out.read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("cell,family,")
+    import csv
+
+    for row in csv.DictReader(rows):
+        assert float(row["jaxreg_objective_vs_reported"]) < 1e-12
+        assert float(row["jaxreg_max_gap"]) <= 1e-6
+        assert row["glmnet_thresh"] and float(row["glmnet_certified_subopt"]) <= 1e-6
+        assert float(row["ratio"]) > 0
