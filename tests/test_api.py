@@ -145,20 +145,30 @@ def test_capacity_overflow_resumes_with_larger_working_set():
 
 
 def test_path_that_overflowed_does_not_recompile_for_new_data_of_the_same_shape(monkeypatch):
-    """After an overflow the next call starts at the capacity the resume used. The resumed
-    program ran on the first program's lambdas and the next call computes its grid from
-    lambda_max: whether the grid is computed is a traced input, so both are one executable."""
+    """After an overflow the next call of the same shape grows its working set through the
+    programs the first call compiled: no tracing. The resumed program ran on the first
+    program's lambdas and a fresh call computes its grid from lambda_max: whether the grid is
+    computed is a traced input, so both are one executable. A later path that needs fewer
+    slots runs on the initial working set only (a larger one costs more per lambda)."""
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("jaxreg.path"), "_CAPACITY_HINT", {})
+    P = importlib.import_module("jaxreg.path")
     X1, y1, _ = make_glmnet_benchmark(40, 300, 0.2, seed=6)
     X2, y2, _ = make_glmnet_benchmark(40, 300, 0.2, seed=7)
     first = jaxreg.path(X1, y1, l1_ratio=0.05, n_lambdas=15)
     assert first.df.max() > 64  # the initial working set (64 slots) overflowed
+    capacities = []
+    program = P._program
+    monkeypatch.setattr(P, "_program", lambda batched: (lambda *a, **k: capacities.append(k["capacity"])
+                                                         or program(batched)(*a, **k)))
     before = jaxreg.trace_count()
     res = jaxreg.path(X2, y2, l1_ratio=0.05, n_lambdas=15)
     assert jaxreg.trace_count() == before
     assert res.df.max() > 64 and np.all(res.converged)
+    assert capacities[0] == 64 and capacities[-1] > 64
+    capacities.clear()
+    sparse = jaxreg.path(X2, y2, l1_ratio=0.9, n_lambdas=15)
+    assert sparse.df.max() < 64 and capacities == [64]
 
 
 def test_path_objective_matches_definition():

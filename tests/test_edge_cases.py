@@ -233,10 +233,8 @@ def test_many_more_features_than_samples():
     _check_kkt(XW, YW, res)
 
 
-def test_more_nonzeros_than_the_initial_working_set(monkeypatch):
+def test_more_nonzeros_than_the_initial_working_set():
     """p >> n elastic net with more non-zeros than n: the working set must grow and resume."""
-    # Start from the default capacity whatever ran before in this process.
-    monkeypatch.setattr(_path_module, "_CAPACITY_HINT", {}, raising=False)
     res = _path(XW, YW, l1_ratio=0.2)
     _assert_finite(res)
     assert res.df.max() > 64  # more than the initial capacity, so the resume path ran
@@ -250,7 +248,6 @@ def test_binomial_with_a_working_set_smaller_than_p_matches_all_feature_slots(mo
     check and agrees with the program whose slots hold every feature in place
     (``_initial_capacity`` = p: no gathers, a blocked Gram). (Overflow and resume are
     exercised by the Gaussian tests above; a binomial resume costs two more compilations.)"""
-    monkeypatch.setattr(_path_module, "_CAPACITY_HINT", {}, raising=False)
     rng = np.random.default_rng(21)
     yw = (XW[:, :3] @ np.array([3.0, -2.0, 1.5]) + rng.logistic(size=NW) > 0).astype(np.float64)
     Xb = np.vstack([XW, XW[::-1] + 0.1 * rng.standard_normal((NW, PW))])
@@ -267,8 +264,7 @@ def test_binomial_with_a_working_set_smaller_than_p_matches_all_feature_slots(mo
 
 
 @pytest.mark.slow
-def test_ridge_many_more_features_than_samples(monkeypatch):
-    monkeypatch.setattr(_path_module, "_CAPACITY_HINT", {}, raising=False)
+def test_ridge_many_more_features_than_samples():
     n, p = 20, 300
     rng = np.random.default_rng(3)
     Xw = rng.standard_normal((n, p))
