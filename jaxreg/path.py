@@ -233,8 +233,7 @@ _compiled_batch = CachedProgram(_traced_run_batch, _STATIC + ("vectorize",), **_
 
 
 def _traced_streamed(inputs, *, family, fit_intercept, standardize, pure_linalg=False):
-    _TRACES["count"] += 1
-    inputs = _with_float_weights(inputs)
+    _TRACES["count"] += 1  # a boolean w stays a mask: the streamed solver weights row blocks
     return run_streamed_path(inputs, family=family, fit_intercept=fit_intercept, standardize=standardize,
                              pure_linalg=pure_linalg)
 

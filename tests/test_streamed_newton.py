@@ -217,15 +217,33 @@ def test_validation_writes_the_n_vectors_aligned():
 
 def test_the_streamed_program_holds_no_n_vector():
     # XLA's buffer assignment: temporaries are row blocks and O(p^2) state, not n-vectors.
+    # A boolean w (cross-validation's fold masks) is weighted block by block: no float copy
+    # of it (made once up front, it added 8.4 MB here).
     n, p = 1 << 20, 5
     f64 = jnp.float64
     spec = lambda *s, d=f64: jax.ShapeDtypeStruct(s, d)
-    inputs = P.PathInputs(spec(n, p), spec(n), spec(n), spec(n), spec(p), spec(p), spec(p), spec(), spec(20), spec(),
-                          spec(d=jnp.int32), spec(d=jnp.int32), spec(p), spec(), spec(d=bool))
-    with jax.enable_x64(True):
-        program = jax.jit(lambda i: S.run_streamed_path(i, family=jaxreg.families.get_family("binomial"),
-                                                        fit_intercept=True, standardize=True))
-        temp = program.lower(inputs).compile().memory_analysis().temp_size_in_bytes
+    temps = {}
+    for weights, w in (("float", spec(n)), ("mask", spec(n, d=bool))):
+        inputs = P.PathInputs(spec(n, p), spec(n), w, spec(n), spec(p), spec(p), spec(p), spec(), spec(20), spec(),
+                              spec(d=jnp.int32), spec(d=jnp.int32), spec(p), spec(), spec(d=bool))
+        with jax.enable_x64(True):
+            program = jax.jit(lambda i: P._traced_streamed(i, family=jaxreg.families.get_family("binomial"),
+                                                           fit_intercept=True, standardize=True))
+            temps[weights] = program.lower(inputs).compile().memory_analysis().temp_size_in_bytes
     rows = S.block_rows(n, p + 1, 8)
-    assert temp < 2 * n * 8  # two n-vectors; the working-set program held eleven at 2,500,000 x 5
-    assert temp < 20 * rows * (p + 1) * 8
+    assert temps["float"] < 2 * n * 8  # two n-vectors; the working-set program held eleven at 2,500,000 x 5
+    assert temps["float"] < 20 * rows * (p + 1) * 8
+    assert temps["mask"] < temps["float"] + n  # not one float n-vector more
+
+
+def test_streamed_paths_with_weight_masks_equal_float_weights(streamed):
+    """Boolean member weights (fold masks) in the streamed solver: the paths of float 0/1
+    weights (normalized by validation), to rounding."""
+    X, y = _logistic(3000, 6, seed=8)
+    masks = np.stack([np.arange(3000) % 3 != f for f in range(3)])
+    with_masks = jaxreg.path_batch(X, y, family="binomial", sample_weight=masks, n_lambdas=15)
+    with_floats = jaxreg.path_batch(X, y, family="binomial", sample_weight=masks.astype(float),
+                                    lambdas=with_masks.lambdas)
+    np.testing.assert_allclose(with_masks.objective, with_floats.objective, rtol=1e-12)
+    np.testing.assert_allclose(with_masks.coef, with_floats.coef, rtol=1e-9, atol=1e-12)
+    assert with_masks.gap.max() <= with_masks[0].tol

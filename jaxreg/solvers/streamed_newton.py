@@ -75,7 +75,7 @@ def block_rows(n: int, m: int, itemsize: int) -> int:
 class _Problem(NamedTuple):
     design: dsg.Design
     y: jax.Array
-    w: jax.Array
+    w: jax.Array  # (n,) weights summing to one, or a boolean mask (weights ``w_scale`` on its rows)
     offset: jax.Array
     pf: jax.Array  # (m,): the features' penalty factors, 0 for the intercept
     lo: jax.Array  # (m,) bounds on the standardized scale; the intercept's (0, 0) without one
@@ -84,6 +84,12 @@ class _Problem(NamedTuple):
     obj_scale: jax.Array
     intercept_column: float  # 1.0 with an intercept, 0.0 without (static)
     rows: int  # static: rows per block
+    w_scale: jax.Array | None = None  # 1 / count of a boolean mask ``w``; None for float weights
+
+
+def _block_vectors(prob: _Problem, vb):
+    """A row block's ``(wb, yb, ob)`` with a mask block turned into its weights."""
+    return vb if prob.w_scale is None else (vb[0] * prob.w_scale,) + tuple(vb[1:])
 
 
 class _Pass(NamedTuple):
@@ -107,7 +113,8 @@ def _raw_coefficients(prob: _Problem, b):
 
 
 def _fold(prob: _Problem, step, init):
-    return dsg.fold_rows(prob.design.X, (prob.w, prob.y, prob.offset), step, init, prob.rows)
+    return dsg.fold_rows(prob.design.X, (prob.w, prob.y, prob.offset),
+                         lambda acc, Xb, vb: step(acc, Xb, _block_vectors(prob, vb)), init, prob.rows)
 
 
 def _pass(family: Family, prob: _Problem, b, b_ref=None) -> _Pass:
@@ -178,7 +185,7 @@ def _fold_vectors(prob: _Problem, step, init):
     """``fold_rows`` over the n-vectors (w, y, offset) alone: ``step(acc, (wb, yb, ob))``."""
     n = prob.w.shape[0]
     return dsg._fold_blocks(n, lambda start, rows: None, (prob.w, prob.y, prob.offset),
-                            lambda acc, _, vb: step(acc, vb), init, prob.rows)
+                            lambda acc, _, vb: step(acc, _block_vectors(prob, vb)), init, prob.rows)
 
 
 def _null_fit(family: Family, prob: _Problem, fit_intercept: bool):
@@ -363,7 +370,14 @@ def run_streamed_path(inputs: PathInputs, *, family: Family, fit_intercept: bool
     n, p = X.shape
     m = p + 1
     K = inputs.lambdas.shape[0]
-    design, constant, lower, upper = standardized_problem(X, w, inputs.lower, inputs.upper, fit_intercept, standardize)
+    # A boolean w (cross-validation folds: ``path.observation_weights``) stays a mask of one
+    # byte per row: each row block's weights are made from it as the block is read, so the
+    # program holds no float n-vector of weights (20 MB at 2,500,000 rows).
+    w_scale = None
+    if w.dtype == jnp.bool_:
+        w_scale = 1.0 / jnp.sum(w, dtype=jnp.int32).astype(dtype)
+    design, constant, lower, upper = standardized_problem(X, w, inputs.lower, inputs.upper, fit_intercept, standardize,
+                                                          w_scale)
     inf = jnp.asarray(jnp.inf, dtype)
     icpt = inf if fit_intercept else jnp.zeros((), dtype)
     lo = jnp.concatenate([lower, -icpt[None]])
@@ -371,7 +385,7 @@ def run_streamed_path(inputs: PathInputs, *, family: Family, fit_intercept: bool
     pf = jnp.concatenate([inputs.pf, jnp.zeros((1,), dtype)])
 
     prob = _Problem(design, y, w, offset, pf, lo, hi, inputs.l1_ratio, jnp.ones((), dtype),
-                    1.0 if fit_intercept else 0.0, block_rows(n, m, dtype.itemsize))
+                    1.0 if fit_intercept else 0.0, block_rows(n, m, dtype.itemsize), w_scale)
     null_b0, null_obj, null_dev, saturated = _null_fit(family, prob, fit_intercept)
     obj_scale = jnp.maximum(null_obj, jnp.finfo(dtype).tiny)
     prob = prob._replace(obj_scale=obj_scale)

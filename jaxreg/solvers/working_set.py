@@ -844,11 +844,11 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
 # --------------------------------------------------------------------------- the program
 
 
-def standardized_problem(X, w, lower, upper, fit_intercept: bool, standardize: bool):
+def standardized_problem(X, w, lower, upper, fit_intercept: bool, standardize: bool, w_scale=None):
     """``(design, constant, lower, upper)``: the standardized design operator, its degenerate
     columns, and the bounds on the standardized scale (0 for degenerate columns, which stay
-    at zero)."""
-    center, variance, constant = dsg.column_moments(X, w, fit_intercept)
+    at zero). ``w_scale``: ``w`` is a boolean mask (``design.column_moments``)."""
+    center, variance, constant = dsg.column_moments(X, w, fit_intercept, w_scale)
     design = dsg.make_design(X, center, variance, standardize)
     return (design, constant) + standardized_bounds(lower, upper, constant, design.scale)
 
