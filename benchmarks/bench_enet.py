@@ -132,6 +132,12 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", help="CSV file for the rows")
     args = ap.parse_args(argv)
+    try:
+        import glmnet  # noqa: F401
+    except ImportError:
+        print("bench_enet.py compares with python-glmnet, which is not installed "
+              "(pip install python-glmnet, or the bench extra: pip install -e '.[bench]')", file=sys.stderr)
+        return 2
     rows = []
     print(f"{'cell':>24} {'l1_ratio':>8} {'jaxreg [ms]':>11} {'glmnet [ms]':>11} {'ratio':>6} {'thresh':>7} "
           f"{'glmnet subopt':>13} {'jaxreg gap':>10}")
