@@ -364,10 +364,16 @@ def gram_step(G, Xb, wb, center):
     return G + jnp.matmul(Bt * wb[None, :], Bt.T, precision=_HIGHEST)
 
 
+def mask_scale(mask, dtype):
+    """``1 / count`` of a boolean mask's true entries: each of its rows' weight when a mask
+    stands for 0/1 weights normalized to sum to one. The count is summed exactly, in integers."""
+    return 1.0 / jnp.sum(mask, dtype=jnp.int32).astype(dtype)
+
+
 def column_moments(X, w, fit_intercept: bool, w_scale=None):
     """``(center, variance, degenerate)`` per column; ``w`` sums to one, or, with
-    ``w_scale``, ``w`` is a boolean mask whose weights are ``w_scale`` on its rows (converted
-    one row block at a time: no float n-vector).
+    ``w_scale``, ``w`` is a boolean mask whose weights are ``w_scale`` (``mask_scale``) on its
+    rows (converted one row block at a time: no float n-vector).
 
     ``center`` is the weighted mean ``m_j = sum_i w_i x_ij`` (0 without an intercept) and
     ``variance = sum_i w_i (x_ij - m_j)^2``, taken about the center (a second pass over X),

@@ -33,7 +33,7 @@ from jaxreg._blas import single_threaded_blas
 from jaxreg._program_cache import CPU_COMPILER_OPTIONS as _CPU_COMPILER_OPTIONS
 from jaxreg._program_cache import CachedProgram
 from jaxreg._validation import XLA_ALIGNMENT, aligned_empty, validate_inputs, validate_lambdas
-from jaxreg.design import FlatShifted, RowShifted, Transposed
+from jaxreg.design import FlatShifted, RowShifted, Transposed, mask_scale
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
 from jaxreg.solvers.homotopy import run_lasso_homotopy, run_lasso_homotopy_from_statistics
@@ -64,11 +64,11 @@ def observation_weights(w, dtype):
     """Observation weights that sum to one, (n,): ``w`` itself when it is a float vector
     (validation normalized it), ``w / count`` for a boolean mask (0/1 weights: a
     cross-validation fold's training rows, kept as one byte per row on the host:
-    ``validate_inputs(weight_masks=True)``). The count is summed exactly, in integers: the
-    same weights as validation's float normalization of the 0/1 vector."""
+    ``validate_inputs(weight_masks=True)``): the same weights as validation's float
+    normalization of the 0/1 vector (``design.mask_scale``)."""
     if w.dtype != jnp.bool_:
         return w
-    return w.astype(dtype) / jnp.sum(w, dtype=jnp.int32).astype(dtype)
+    return w.astype(dtype) * mask_scale(w, dtype)
 
 
 def _with_float_weights(inputs: PathInputs) -> PathInputs:

@@ -373,9 +373,7 @@ def run_streamed_path(inputs: PathInputs, *, family: Family, fit_intercept: bool
     # A boolean w (cross-validation folds: ``path.observation_weights``) stays a mask of one
     # byte per row: each row block's weights are made from it as the block is read, so the
     # program holds no float n-vector of weights (20 MB at 2,500,000 rows).
-    w_scale = None
-    if w.dtype == jnp.bool_:
-        w_scale = 1.0 / jnp.sum(w, dtype=jnp.int32).astype(dtype)
+    w_scale = dsg.mask_scale(w, dtype) if w.dtype == jnp.bool_ else None
     design, constant, lower, upper = standardized_problem(X, w, inputs.lower, inputs.upper, fit_intercept, standardize,
                                                           w_scale)
     inf = jnp.asarray(jnp.inf, dtype)
