@@ -64,18 +64,19 @@ def _view(X, family: str) -> str:
     return "+".join(["T"] * transposed + ["shifted"] * shifted) or "-"
 
 
-def _solve(X, y, family: str, n_lambdas: int, folds: int):
-    """One path, or with ``folds`` a ``jaxreg.cv`` of that many folds; returns the max gap (of
-    the full-data paths for cv: the folds' are not kept, they warn if they do not certify)."""
+def _solve(X, y, family: str, n_lambdas: int, folds: int, n_jobs=None):
+    """One path, or with ``folds`` a ``jaxreg.cv`` of that many folds (``n_jobs`` threads);
+    returns the max gap (of the full-data paths for cv: the folds' are not kept, they warn if
+    they do not certify)."""
     import jaxreg
 
     if folds:
-        res = jaxreg.cv(X, y, family=family, n_lambdas=n_lambdas, n_folds=folds)
+        res = jaxreg.cv(X, y, family=family, n_lambdas=n_lambdas, n_folds=folds, n_jobs=n_jobs)
         return max(float(path.gap.max()) for path in res.paths)
     return float(jaxreg.path(X, y, family=family, n_lambdas=n_lambdas).gap.max())
 
 
-def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int, queue) -> None:
+def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int, n_jobs, queue) -> None:
     import jax
     import numpy as np
 
@@ -109,7 +110,7 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int,
     else:
         X = np.ascontiguousarray(X0)
     t = time.perf_counter()
-    _solve(X, y, family, n_lambdas, folds)
+    _solve(X, y, family, n_lambdas, folds, n_jobs)
     first = time.perf_counter() - t
     # Drop what the first call left (arrays awaiting collection) and hand the allocator's
     # free pages back to the kernel: otherwise the second call reuses them unseen, and the
@@ -121,7 +122,7 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int,
         f.write("5")
     base = _status("VmRSS")
     t = time.perf_counter()
-    max_gap = _solve(X, y, family, n_lambdas, folds)
+    max_gap = _solve(X, y, family, n_lambdas, folds, n_jobs)
     steady = time.perf_counter() - t
     peak = _status("VmHWM") - base
     pointer = X.unsafe_buffer_pointer() if given == "jax" else X.ctypes.data  # the caller's X
@@ -130,14 +131,15 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int,
     queue.put(dict(n=n, p=p, family=family, input=given, x_bytes=X.nbytes, x_64_aligned=pointer % 64 == 0,
                    streamed=streamed, view="-" if streamed or given == "jax" else _view(X, family),
                    peak_extra_bytes=peak, ratio_extra=peak / X.nbytes, ratio_total=(peak + X.nbytes) / X.nbytes,
-                   first_call_s=first, steady_s=steady, max_gap=max_gap, cv_folds=folds))
+                   first_call_s=first, steady_s=steady, max_gap=max_gap, cv_folds=folds, n_jobs=n_jobs))
 
 
-def measure(n: int, p: int, given: str, n_lambdas: int, family: str = "gaussian", folds: int = 0) -> dict:
-    """One fresh process; ``given`` in ``INPUTS``."""
+def measure(n: int, p: int, given: str, n_lambdas: int, family: str = "gaussian", folds: int = 0,
+            n_jobs=None) -> dict:
+    """One fresh process; ``given`` in ``INPUTS``; ``n_jobs``: cv's threads (None: its default)."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(n, p, given, n_lambdas, family, folds, queue))
+    proc = ctx.Process(target=_worker, args=(n, p, given, n_lambdas, family, folds, n_jobs, queue))
     proc.start()
     out = queue.get()
     proc.join()
@@ -151,13 +153,14 @@ def main(argv=None) -> int:
     ap.add_argument("--family", default="gaussian", choices=["gaussian", "binomial"])
     ap.add_argument("--cv", type=int, default=0, metavar="FOLDS",
                     help="measure jaxreg.cv with this many folds instead of one path (its chunks run on threads)")
+    ap.add_argument("--n-jobs", type=int, default=None, help="with --cv: its threads (default: cv's, one per core)")
     ap.add_argument("--inputs", default=",".join(INPUTS), help="comma-separated, of " + ", ".join(INPUTS))
     args = ap.parse_args(argv)
     print(f"{'shape':>12} {'X [MB]':>7} {'input':>7} {'X 64B-aligned':>13} {'streamed':>8} {'view':>9} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
     for shape in args.shapes.split(","):
         n, p = (int(v) for v in shape.lower().split("x"))
         for given in args.inputs.split(","):
-            r = measure(n, p, given, args.n_lambdas, args.family, args.cv)
+            r = measure(n, p, given, args.n_lambdas, args.family, args.cv, args.n_jobs)
             print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {given:>7} {str(r['x_64_aligned']):>13} {str(r['streamed']):>8} {r['view']:>9} {r['peak_extra_bytes'] / 1e6:15.1f} "
                   f"{r['ratio_extra']:7.2f} {r['ratio_total']:11.2f} {r['steady_s']:10.2f} {r['max_gap']:8.1e}", flush=True)
             print("  " + json.dumps(r))
