@@ -24,6 +24,7 @@ program itself is the unprofiled call (``steady`` line). Only the working-set pr
 
     PYTHONPATH=. python benchmarks/profile_path.py --cell binomial:100x1000x0.1
     PYTHONPATH=. python benchmarks/profile_path.py --cell 100x5000x0 --tol 1e-6 --top 20
+    PYTHONPATH=. python benchmarks/profile_path.py --cell binomial:100x1000x0 --l1-ratio 0.1
 """
 
 from __future__ import annotations
@@ -131,13 +132,13 @@ def _child(args) -> None:
     X, y = np.asarray(X), np.asarray(y)
     sys.modules["jaxreg.path"].USE_HOMOTOPY = False  # count the working-set program
     for _ in range(args.warmup):
-        result = jaxreg.path(X, y, family=family, tol=args.tol)
+        result = jaxreg.path(X, y, family=family, tol=args.tol, l1_ratio=args.l1_ratio)
     start = time.perf_counter()
-    result = jaxreg.path(X, y, family=family, tol=args.tol)
+    result = jaxreg.path(X, y, family=family, tol=args.tol, l1_ratio=args.l1_ratio)
     steady = time.perf_counter() - start
     trace_dir = os.path.join(args.dump, "trace")
     with jax.profiler.trace(trace_dir):
-        jaxreg.path(X, y, family=family, tol=args.tol)
+        jaxreg.path(X, y, family=family, tol=args.tol, l1_ratio=args.l1_ratio)
 
     dumps = glob.glob(os.path.join(args.dump, "*jit__traced_run_path*cpu_after_optimizations.txt"))
     with open(max(dumps, key=os.path.getsize)) as fh:
@@ -161,7 +162,7 @@ def _child(args) -> None:
         kinds[phase][opcodes[name]] += count
     K = len(result.lambdas)
     total, total_time = sum(by_count.values()), sum(by_time.values())
-    print(f"{args.cell}, tol {args.tol}: steady call {steady * 1e3:.1f} ms, {K} lambdas, "
+    print(f"{args.cell}, l1_ratio {args.l1_ratio}, tol {args.tol}: steady call {steady * 1e3:.1f} ms, {K} lambdas, "
           f"{total} thunks ({total / K:.0f} per lambda)")
     print(f"{'phase':28s} {'/lambda':>8s} {'thunks':>7s} {'time*':>6s}  most frequent kinds")
     for phase, count in by_count.most_common(args.top):
@@ -174,6 +175,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cell", default="binomial:100x1000x0.1", help="NxPxRHO or binomial:NxPxRHO")
     parser.add_argument("--tol", type=float, default=1e-6)
+    parser.add_argument("--l1-ratio", type=float, default=1.0, help="elastic-net mixing (1: lasso)")
     parser.add_argument("--warmup", type=int, default=3, help="steady calls before the profiled one")
     parser.add_argument("--phases", default=DEFAULT_PHASES, help="comma-separated solver function names")
     parser.add_argument("--top", type=int, default=30, help="phases shown")
@@ -185,7 +187,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as dump:
         env = dict(os.environ, JAXREG_CACHE_DIR="off",
                    XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_dump_to={dump} --xla_dump_hlo_as_text".strip())
-        command = [sys.executable, __file__, "--cell", args.cell, "--tol", str(args.tol), "--warmup", str(args.warmup),
+        command = [sys.executable, __file__, "--cell", args.cell, "--tol", str(args.tol), "--l1-ratio", str(args.l1_ratio), "--warmup", str(args.warmup),
                    "--phases", args.phases, "--top", str(args.top), "--dump", dump]
         subprocess.run(command, env=env, check=True)
 

@@ -7,6 +7,7 @@ import pytest
 
 import jaxreg
 from jaxreg import design as dsg
+from jaxreg.datasets import make_glmnet_benchmark
 from jaxreg.solvers import quadratic
 
 
@@ -339,6 +340,133 @@ def test_newton_and_refined_solves_on_every_size_of_a_large_working_set():
             for got in (np.asarray(newton(jnp.asarray(free))), np.asarray(refined(jnp.asarray(free)))):
                 assert np.all(got[~free] == 0.0)
                 np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.max(np.abs(want)))
+
+
+def _lowrank_system(rng, m, n, dtype):
+    """Slot columns ``C`` (m, n; slot 0 the intercept's column of ones), weights ``v`` (n,) and
+    ridge terms ``D`` (m,) of a p >> n Newton system ``C V C^T + diag(D)``."""
+    C = rng.normal(size=(m, n))
+    C[0] = 1.0
+    v = rng.uniform(0.05, 0.25, n) / n
+    D = rng.uniform(0.01, 0.1, m) * 0.2
+    return C.astype(dtype), v.astype(dtype), D.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("unpenalized", ["none", "intercept", "intercept, damped", "feature"])
+def test_woodbury_solve_matches_dense_solve(dtype, unpenalized):
+    """``woodbury_solve`` (the n-dimensional form of a Newton system with more free
+    coordinates than rows) against NumPy's float64 solve of ``(C V C^T + diag(D))_FF d_F =
+    rhs_F``, one and two right-hand sides, with no coordinate of ``D = 0``, the intercept at
+    ``D = 0`` (eliminated exactly), the intercept at a tiny ``D`` and an unpenalized feature at
+    ``D = 0``. Zero on the fixed coordinates. Tolerance: the float64 solve's error bound
+    ``eps cond`` with a factor 100."""
+    rng = np.random.default_rng(3)
+    m, n = 257, 40
+    C, v, D = _lowrank_system(rng, m, n, dtype)
+    if unpenalized == "intercept":
+        D[0] = 0.0
+    elif unpenalized == "intercept, damped":
+        D[0] = 1e-12
+    elif unpenalized == "feature":
+        D[7] = 0.0
+    free = rng.random(m) < 0.8
+    free[[0, 7]] = True
+    F = np.flatnonzero(free)
+    rhs = rng.normal(size=(m, 2)).astype(dtype)
+    M = (C.astype(float) * v.astype(float)) @ C.T.astype(float) + np.diag(D.astype(float))
+    want = np.zeros((m, 2))
+    want[F] = np.linalg.solve(M[np.ix_(F, F)], rhs[F].astype(float))
+    tol = 100 * np.finfo(dtype).eps * np.linalg.cond(M[np.ix_(F, F)])
+    with jax.enable_x64(dtype == np.float64):
+        lowrank = quadratic.LowRankHessian(jnp.asarray(C), jnp.asarray(v), jnp.zeros(m, dtype))
+        assert bool(quadratic.woodbury_usable(lowrank, jnp.asarray(D), jnp.asarray(free), jnp.asarray(np.diagonal(M).astype(dtype))))
+        both, ok = quadratic.woodbury_solve(lowrank, jnp.asarray(D), jnp.asarray(rhs), jnp.asarray(free))
+        one, ok_one = quadratic.woodbury_solve(lowrank, jnp.asarray(D), jnp.asarray(rhs[:, 0]), jnp.asarray(free))
+    assert bool(ok) and bool(ok_one) and both.dtype == dtype
+    both, one = np.asarray(both, float), np.asarray(one, float)
+    assert np.all(both[~free] == 0.0) and np.all(one[~free] == 0.0)
+    scale = np.max(np.abs(want))
+    assert np.max(np.abs(both - want)) <= tol * scale
+    assert np.max(np.abs(one - want[:, 0])) <= tol * scale
+
+
+def test_woodbury_usable_only_with_many_free_coordinates_and_one_unpenalized():
+    """The n-dimensional form is chosen from ``woodbury_min_free`` free coordinates on, never
+    with two free coordinates at ``D = 0`` (it eliminates one exactly), never when n >= m; and
+    ``_free_block_solve`` then gives NumPy's answer either way (Cholesky below the threshold)."""
+    rng = np.random.default_rng(4)
+    m, n = 257, 40
+    C, v, D = _lowrank_system(rng, m, n, np.float64)
+    H = (C * v) @ C.T
+    threshold = quadratic.woodbury_min_free(n, m)
+    assert n < threshold < m
+    with jax.enable_x64(True):
+        lowrank = quadratic.LowRankHessian(jnp.asarray(C), jnp.asarray(v), jnp.zeros(m))
+
+        def usable(free, D):
+            return bool(quadratic.woodbury_usable(lowrank, jnp.asarray(D), jnp.asarray(free), jnp.asarray(np.diagonal(H))))
+
+        solve = jax.jit(lambda free, D: quadratic._free_block_solve(jnp.asarray(H), D, jnp.ones(m),
+                                                                     free, False, lowrank)[0])
+        for k in (threshold - 1, threshold, m):
+            free = np.zeros(m, bool)
+            free[rng.permutation(m)[:k]] = True
+            assert usable(free, D) == (k >= threshold)
+            two_zero = D.copy()
+            two_zero[np.flatnonzero(free)[:2]] = 0.0
+            assert not usable(free, two_zero)
+            for Dk in (D, two_zero):
+                F = np.flatnonzero(free)
+                want = np.zeros(m)
+                want[F] = np.linalg.solve(H[np.ix_(F, F)] + np.diag(Dk[F]), np.ones(len(F)))
+                got = np.asarray(solve(jnp.asarray(free), jnp.asarray(Dk)))
+                np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-8 * np.max(np.abs(want)))
+        tall = quadratic.LowRankHessian(jnp.zeros((m, m + 1)), jnp.ones(m + 1), jnp.zeros(m))
+        assert not bool(quadratic.woodbury_usable(tall, jnp.asarray(D), jnp.ones(m, bool), jnp.ones(m)))
+
+
+@pytest.mark.parametrize("family", ["binomial", "gaussian"])
+def test_elastic_net_p_much_larger_than_n_paths_equal_without_woodbury(monkeypatch, family):
+    """A p >> n elastic-net path at l1_ratio 0.1 (up to ~3 n non-zeros) runs Newton steps and
+    certificates in the n-dimensional form (counted at run time), and its objective equals that
+    of the same path with every system factorized as a k x k block (the n-dimensional form
+    disabled) within the two paths' certified gaps; both certify ``tol``."""
+    import importlib
+
+    path_module = importlib.import_module("jaxreg.path")
+    X, y, _ = make_glmnet_benchmark(30, 300, 0.2, family=family, seed=5)
+    if family == "gaussian":
+        y = (y - y.mean()) / y.std()
+    tol = 1e-8
+    runs = []
+    original = quadratic.woodbury_solve
+
+    def counted(*args):
+        jax.debug.callback(lambda: runs.append(1))
+        return original(*args)
+
+    def retrace():
+        path_module._compiled_path._compiled.clear()
+        jax.clear_caches()
+
+    monkeypatch.setenv("JAXREG_CACHE_DIR", "off")
+    retrace()
+    try:
+        monkeypatch.setattr(quadratic, "woodbury_solve", counted)
+        fast = jaxreg.path(X, y, family=family, l1_ratio=0.1, tol=tol)
+        monkeypatch.setattr(quadratic, "woodbury_min_free", lambda n, m: 10 ** 9)
+        retrace()
+        runs_fast = len(runs)
+        plain = jaxreg.path(X, y, family=family, l1_ratio=0.1, tol=tol)
+    finally:
+        monkeypatch.undo()
+        retrace()
+    assert runs_fast > 0 and len(runs) == runs_fast
+    assert np.max(np.count_nonzero(fast.coef, axis=1)) > 2 * X.shape[0]
+    assert np.all(fast.gap <= tol) and np.all(plain.gap <= tol)
+    bound = (fast.gap + plain.gap) * np.abs(plain.objective) + 1e-15
+    assert np.all(np.abs(fast.objective - plain.objective) <= bound)
 
 
 @pytest.mark.parametrize("pure_linalg", [False, True])

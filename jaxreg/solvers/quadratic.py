@@ -47,14 +47,27 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 _FEW_ENTERING = 4
 
 
+class LowRankHessian(NamedTuple):
+    """``H = cols_t diag(v) cols_t^T + diag(extra)``: the same matrix as a ``QuadProblem``'s
+    ``H``, as the slots' columns ``cols_t`` (m, n) and weights ``v`` (n,) (``extra`` (m,): the
+    Levenberg-Marquardt damping, or zeros). With more free coordinates than rows, Newton
+    systems on ``H`` are solved in their n-dimensional form (``woodbury_solve``)."""
+
+    cols_t: jax.Array
+    v: jax.Array
+    extra: jax.Array
+
+
 class QuadProblem(NamedTuple):
-    """Subproblem data. ``H``: (m, m), symmetric; ``l1``, ``l2``, ``lo``, ``hi``: (m,)."""
+    """Subproblem data. ``H``: (m, m), symmetric; ``l1``, ``l2``, ``lo``, ``hi``: (m,);
+    ``lowrank``: ``H`` again as a ``LowRankHessian``, or None."""
 
     H: jax.Array
     l1: jax.Array
     l2: jax.Array
     lo: jax.Array
     hi: jax.Array
+    lowrank: LowRankHessian | None = None
 
 
 class QuadSolution(NamedTuple):
@@ -204,6 +217,80 @@ def _factor_solve(chol, ok, rhs, free, pure_linalg=False):
     return jnp.where(_rows(free, rhs) & ok & jnp.all(jnp.isfinite(d)), d, 0.0)
 
 
+def woodbury_min_free(n: int, m: int) -> int:
+    """Static: the number of free coordinates from which ``woodbury_solve`` replaces the
+    Cholesky factorization of the free block (k^3 / 3 flops against n^2 m for the n x n
+    system). Never below n + 1: with fewer free coordinates than rows the free block is the
+    smaller system."""
+    return max(n + 1, math.ceil((n * n * m) ** (1.0 / 3.0)))
+
+
+def woodbury_usable(lowrank: LowRankHessian, D, free, curvature):
+    """Whether ``woodbury_solve`` applies to ``(C_F^T diag(v) C_F + diag(D_F))``: enough free
+    coordinates (``woodbury_min_free``) and at most one whose ``D_j`` is not clearly positive
+    (below ``sqrt(eps)`` times its curvature ``H_jj``, given as ``curvature`` (m,); that one is
+    eliminated exactly). Static n >= m: never."""
+    m, n = lowrank.cols_t.shape
+    if n >= m:
+        return jnp.zeros((), bool)
+    small = free & (D <= math.sqrt(float(jnp.finfo(D.dtype).eps)) * curvature)
+    return (jnp.sum(free) >= woodbury_min_free(n, m)) & (jnp.sum(small) <= 1)
+
+
+def woodbury_solve(lowrank: LowRankHessian, D, rhs, free):
+    """``d`` with ``(C_F^T V C_F + diag(D_F)) d_F = rhs_F`` on the free set ``F`` (0 elsewhere),
+    in the n-dimensional form: ``(d, ok)``.
+
+    Shapes: ``lowrank.cols_t`` (m, n) holds the columns ``c_j`` as rows, ``lowrank.v`` (n,)
+    the weights (``lowrank.extra`` is not used: the caller folds it into ``D``); ``D``, ``free``
+    (m,); ``rhs`` (m,) or (m, r).
+
+    With ``a_j = V^1/2 c_j``, the free coordinate ``u`` of smallest ``D_j / |a_j|^2`` (the
+    intercept or an unpenalized feature, ``D_u`` possibly 0) is eliminated exactly:
+    ``d_u = (rhs_u - a_u . z) / (|a_u|^2 + D_u)`` with ``z = sum_{j in P} a_j d_j`` over the
+    other free coordinates ``P``, whose system becomes ``(A R R A^T + diag(D_P)) d_P = rhs~``
+    with ``R = I - beta q q^T`` (``q = a_u / |a_u|``, ``beta = 1 - sqrt(D_u / (|a_u|^2 + D_u))``,
+    so ``R^2 = I - a_u a_u^T / (|a_u|^2 + D_u)``) and ``rhs~_j = rhs_j - (a_j . a_u) rhs_u /
+    (|a_u|^2 + D_u)``. With ``F_j = R a_j / sqrt(D_j)`` (Woodbury, every ``D_P`` > 0):
+
+        d_P = D^-1/2 (y - F (I_n + F^T F)^-1 F^T y),   y = D^-1/2 rhs~,
+
+    n^2 m flops for ``F^T F`` and n^3 / 3 for its Cholesky factor, against k^3 / 3 for a
+    factorization of the k x k free block: the cheaper one once k exceeds about
+    ``(n^2 m)^(1/3)`` (``woodbury_min_free``). Callers check ``woodbury_usable`` first.
+    """
+    cols_t, v = lowrank.cols_t, lowrank.v
+    dtype = cols_t.dtype
+    n = cols_t.shape[1]
+    A = cols_t * jnp.sqrt(v)[None, :]
+    norms = jnp.sum(A * A, axis=1)
+    ratio = jnp.where(free, D / jnp.where(norms > 0, norms, 1.0), jnp.inf)
+    u = free & (jnp.arange(D.shape[0]) == jnp.argmin(ratio))
+    P = free & ~u
+    a_u = jnp.matmul(u.astype(dtype), A, precision=_HIGHEST)
+    nu = jnp.sum(a_u * a_u)
+    D_u = jnp.sum(jnp.where(u, D, 0.0))
+    total = nu + D_u
+    safe_total = jnp.where(total > 0, total, 1.0)
+    q = a_u / jnp.sqrt(jnp.where(nu > 0, nu, 1.0))
+    beta = 1.0 - jnp.sqrt(D_u / safe_total)
+    Aa = jnp.matmul(A, a_u, precision=_HIGHEST)  # (m,): a_j . a_u
+    r_u = jnp.sum(jnp.where(_rows(u, rhs), rhs, 0.0), axis=0)
+    rhs_p = rhs - (Aa / safe_total)[:, None] * r_u if rhs.ndim == 2 else rhs - Aa / safe_total * r_u
+    scale = jnp.where(P, jax.lax.rsqrt(jnp.where(P, D, 1.0)), 0.0)
+    F = scale[:, None] * (A - (beta / jnp.sqrt(jnp.where(nu > 0, nu, 1.0)) * Aa)[:, None] * q[None, :])
+    K = jnp.eye(n, dtype=dtype) + jnp.matmul(F.T, F, precision=_HIGHEST)
+    chol = _lapack_cholesky(K)
+    y = _rows(scale, rhs_p) * rhs_p
+    inner = jax.scipy.linalg.cho_solve((chol, True), jnp.matmul(F.T, y, precision=_HIGHEST))
+    d_p = _rows(scale, rhs_p) * (y - jnp.matmul(F, inner, precision=_HIGHEST))
+    z = jnp.matmul(A.T, d_p, precision=_HIGHEST)  # (n,) or (n, r)
+    d_u = (r_u - jnp.matmul(a_u, z, precision=_HIGHEST)) / safe_total
+    d = jnp.where(_rows(u, rhs), d_u, d_p)
+    ok = _factor_ok(chol) & jnp.all(jnp.isfinite(d)) & (~jnp.any(u) | (total > 0))
+    return jnp.where(_rows(free, rhs) & ok, d, 0.0), ok
+
+
 def _system_sizes(m: int) -> tuple[int, ...]:
     """Static sizes of the Newton systems: ``m`` alone up to 128 slots, else 16, 64, 256, ...
     below ``m``, one size between the last of those and ``m`` (their geometric mean, rounded
@@ -241,8 +328,13 @@ def _refinement_sizes(m: int) -> tuple[int, ...]:
     return tuple(size for size in _system_sizes(m) if size >= 64 or size == m)
 
 
-def _free_block_solve(H, l2, rhs, free, pure_linalg):
+def _free_block_solve(H, l2, rhs, free, pure_linalg, lowrank: LowRankHessian | None = None):
     """Solve ``(H_FF + diag(l2_F)) d_F = rhs_F`` on the free set ``F``; ``d`` is 0 elsewhere.
+
+    With ``lowrank`` (``H`` as columns and weights) and more free coordinates than
+    ``woodbury_min_free``, the system is solved in its n-dimensional form
+    (``woodbury_solve``) instead; not in vmapped programs (``pure_linalg``), where both sides
+    of the conditional would run.
 
     The free coordinates are gathered to the front and the system is solved at the smallest
     static size in ``_system_sizes(m)`` that holds them (``lax.switch``: only that branch
@@ -252,6 +344,11 @@ def _free_block_solve(H, l2, rhs, free, pure_linalg):
     the program. Vmapped programs (``pure_linalg``) solve at full size: under ``vmap`` every
     branch of a switch would run.
     """
+    if lowrank is not None and not pure_linalg and lowrank.cols_t.shape[1] < rhs.shape[0]:
+        D = l2 + lowrank.extra
+        return jax.lax.cond(woodbury_usable(lowrank, D, free, jnp.diagonal(H)),
+                            lambda: woodbury_solve(lowrank, D, rhs, free),
+                            lambda: _free_block_solve(H, l2, rhs, free, pure_linalg))
     m = rhs.shape[0]
     dtype = rhs.dtype
     sizes = _system_sizes(m)
@@ -279,7 +376,8 @@ def _free_block_solve(H, l2, rhs, free, pure_linalg):
     return jnp.where(free & ok, d, 0.0), ok
 
 
-def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False, extra_rhs=None):
+def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False, extra_rhs=None,
+                       exact_lowrank: LowRankHessian | None = None):
     """``d`` with ``A_FF d_F = rhs_F`` on the free set ``F`` (0 elsewhere), where ``product(d)``
     gives ``A d`` exactly and ``H + diag(l2)`` approximates ``A``: one solve with the Cholesky
     factor of ``(H + diag(l2))_FF``, then ``refine`` (static) steps of iterative refinement
@@ -295,7 +393,21 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
     m = 129), the free coordinates permuted to the front. The factorization, the solves and
     the refinement's products all run inside the branch of that size: a factor handed out
     of the branch would have to be padded to (m, m) and sliced back for each solve.
+
+    ``exact_lowrank``: ``A - diag(l2)`` as columns and weights (``LowRankHessian``). Where
+    ``woodbury_usable``, both right-hand sides are solved exactly in the n-dimensional form
+    (``woodbury_solve``, no refinement); not in vmapped programs (``pure_linalg``).
     """
+    if exact_lowrank is not None and not pure_linalg and exact_lowrank.cols_t.shape[1] < rhs.shape[0]:
+        D = l2 + exact_lowrank.extra
+
+        def exact():
+            both = rhs if extra_rhs is None else jnp.stack([rhs, extra_rhs], axis=1)
+            d = woodbury_solve(exact_lowrank, D, both, free)[0]
+            return d if extra_rhs is None else (d[:, 0], d[:, 1])
+
+        return jax.lax.cond(woodbury_usable(exact_lowrank, D, free, jnp.diagonal(H)), exact,
+                            lambda: refined_free_solve(H, l2, rhs, free, product, refine, pure_linalg, extra_rhs))
     m = rhs.shape[0]
     dtype = rhs.dtype
     sizes = _refinement_sizes(m)
@@ -379,7 +491,7 @@ def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
     sign = jnp.where(entering, jnp.where(up, 1.0, -1.0), jnp.sign(b)).astype(b.dtype)
     active = free | entering
     rhs = jnp.where(active, gr - qp.l2 * b - qp.l1 * sign, 0.0)
-    d, ok = _free_block_solve(qp.H, qp.l2, rhs, active, pure_linalg)
+    d, ok = _free_block_solve(qp.H, qp.l2, rhs, active, pure_linalg, qp.lowrank)
     d = jnp.where(entering & (d * sign <= 0), 0.0, d)
 
     # Largest step keeping every free coordinate in its orthant and its bounds.

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 from jaxreg import design as dsg
 from jaxreg import penalties
 from jaxreg.families import Family
-from jaxreg.solvers.quadratic import QuadProblem, compaction_order, refined_free_solve, solve_quadratic, subproblem_violation
+from jaxreg.solvers.quadratic import LowRankHessian, QuadProblem, compaction_order, refined_free_solve, solve_quadratic, subproblem_violation
 
 __all__ = ["PathInputs", "run_path"]
 
@@ -305,7 +305,8 @@ def _solve_quadratic_family(family: Family, prob: _Problem, ws: _WorkingSet, lam
     slots = _SlotColumns(family, prob, ws)
     H, usable = _update_changed_slots(ws, slots)
     H = jax.lax.cond(usable, lambda: H, lambda: slots.gram(ws.hess_w))
-    sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi), ws.b, gr, inner_tol, budget, pure_linalg, compact_sweeps=True)
+    lowrank = LowRankHessian(slots.cols_t, ws.hess_w, jnp.zeros_like(l2)) if slots.cols_t is not None else None
+    sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi, lowrank), ws.b, gr, inner_tol, budget, pure_linalg, compact_sweeps=True)
     fitted = slots.matvec(sol.b)
     grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - fitted))
     return ws._replace(b=sol.b, eta=fitted, grad=grad, hess=H, hess_idx=ws.idx), sol.n_iter
@@ -464,7 +465,8 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         stationary = subproblem_violation(QuadProblem(H, l1, l2, lo, hi), b, gr) <= inner_tol
 
         def step(_):
-            qp = QuadProblem(H + jnp.diag(damp * jnp.diagonal(H)), l1, l2, lo, hi)
+            lowrank = None if slots.fixed else LowRankHessian(slots.cols_t, v, damp * jnp.diagonal(H))
+            qp = QuadProblem(H + jnp.diag(damp * jnp.diagonal(H)), l1, l2, lo, hi, lowrank)
             sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP), pure_linalg, feature_sign=False,
                                   compact_sweeps=not slots.fixed)
             delta = sol.b - b
@@ -599,15 +601,18 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     def exact_product(d):
         return slots.rmatvec(curv_w * slots.matvec(d)) + l2 * d
 
+    lowrank = None if slots.fixed else LowRankHessian(slots.cols_t, curv_w, jnp.zeros_like(l2))
+
     # The path's tangent at this point: differentiating the stationarity of the moving slots,
     # g(b) = l1 sign(b) + l2 b with l1, l2 proportional to lam, gives (H + diag(l2)) db/dlam =
     # -(l1 sign(b) + l2 b) / lam: the same matrix, one more right-hand side.
     if _uses_predictor(family):
         safe_lam = jnp.where(lam > 0, lam, 1.0)
         tangent_rhs = jnp.where(move & (lam > 0), -(l1 * sign + l2 * ws.b) / safe_lam, 0.0)
-        delta, tangent = refined_free_solve(H, l2, v, move, exact_product, refine, pure_linalg, extra_rhs=tangent_rhs)
+        delta, tangent = refined_free_solve(H, l2, v, move, exact_product, refine, pure_linalg, extra_rhs=tangent_rhs,
+                                           exact_lowrank=lowrank)
     else:
-        delta = refined_free_solve(H, l2, v, move, exact_product, refine, pure_linalg)
+        delta = refined_free_solve(H, l2, v, move, exact_product, refine, pure_linalg, exact_lowrank=lowrank)
         tangent = ws.tangent
     deta = slots.matvec(delta)
     return family.mean(ws.eta) + curv * deta, curv * deta, tangent
