@@ -342,6 +342,43 @@ def test_newton_and_refined_solves_on_every_size_of_a_large_working_set():
                 np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.max(np.abs(want)))
 
 
+def _reference_sweep(H, l1, l2, lo, hi, b, gr, order):
+    """One cyclic coordinate-descent sweep in NumPy over ``order``."""
+    b, gr = b.copy(), gr.copy()
+    for j in order:
+        a = H[j, j]
+        u = gr[j] + a * b[j]
+        new = np.clip(np.sign(u) * max(abs(u) - l1[j], 0.0) / (a + l2[j]), lo[j], hi[j]) if a + l2[j] > 0 else 0.0
+        gr -= H[j] * (new - b[j])
+        b[j] = new
+    return b, gr
+
+
+@pytest.mark.parametrize("m", [1, 2, 7, 8])
+@pytest.mark.parametrize("compact", [False, True])
+def test_cd_sweep_matches_a_cyclic_reference(m, compact):
+    """``_cd_sweep`` against a NumPy sweep, odd and even numbers of coordinates, all slots or
+    only the movable ones (fixed slots at lo = hi = 0), a coordinate at its upper bound."""
+    rng = np.random.default_rng(m)
+    X = rng.normal(size=(3 * m, m))
+    H = X.T @ X / (3 * m)
+    l1, l2 = rng.uniform(0.0, 0.3, m), rng.uniform(0.0, 0.1, m)
+    lo, hi = np.full(m, -np.inf), np.full(m, np.inf)
+    hi[0] = 0.2
+    b = rng.normal(size=m)
+    if compact and m > 1:
+        fixed = rng.permutation(m)[: m // 2]
+        lo[fixed] = hi[fixed] = b[fixed] = 0.0
+    gr = rng.normal(size=m) - H @ b
+    order = [j for j in range(m) if lo[j] < hi[j]] if compact else range(m)
+    want_b, want_gr = _reference_sweep(H, l1, l2, lo, hi, b, gr, order)
+    with jax.enable_x64(True):
+        qp = quadratic.QuadProblem(*(jnp.asarray(v) for v in (H, l1, l2, lo, hi)))
+        got_b, got_gr = quadratic._cd_sweep(qp, jnp.asarray(b), jnp.asarray(gr), compact)
+    np.testing.assert_allclose(np.asarray(got_b), want_b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(got_gr), want_gr, rtol=1e-12, atol=1e-12)
+
+
 def _lowrank_system(rng, m, n, dtype):
     """Slot columns ``C`` (m, n; slot 0 the intercept's column of ones), weights ``v`` (n,) and
     ridge terms ``D`` (m,) of a p >> n Newton system ``C V C^T + diag(D)``."""
