@@ -124,6 +124,29 @@ def test_binomial_matches_sklearn_logistic(breast_cancer, l1_ratio):
             np.testing.assert_allclose(ours_icpt, clf.intercept_[0], atol=1e-5)
 
 
+def test_binomial_ridge_with_more_features_than_samples_matches_lbfgs():
+    """Ridge logistic on 30 x 150: the working set holds every feature on fewer rows (column
+    cache, Newton systems in their n-dimensional form); coefficients match scikit-learn's
+    lbfgs at tight tol at three lambdas, and jaxreg's objective is no worse."""
+    X, y, _ = jaxreg.datasets.make_glmnet_benchmark(30, 150, 0.3, family="binomial", seed=4)
+    res = jaxreg.path(X, y, family="binomial", l1_ratio=0.0, n_lambdas=20, tol=TOL_BINOMIAL)
+    assert np.all(res.converged) and np.all(res.df == 150)
+    Xs, m, s = standardize(X)
+    n = X.shape[0]
+    for k in (2, 10, 19):
+        lam = res.lambdas[k]
+        clf = LogisticRegression(C=1.0 / (n * lam), solver="lbfgs", tol=1e-12, max_iter=20000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(Xs, y)
+        ours = res.coef[k] * s
+        ours_icpt = res.intercept[k] + res.coef[k] @ m
+        ref_obj = binomial_objective(Xs, y, clf.coef_[0], clf.intercept_[0], lam, 0.0)
+        assert binomial_objective(Xs, y, ours, ours_icpt, lam, 0.0) <= ref_obj * (1 + 1e-9)
+        np.testing.assert_allclose(ours, clf.coef_[0], atol=1e-5 * max(1.0, np.abs(ours).max()))
+        np.testing.assert_allclose(ours_icpt, clf.intercept_[0], atol=1e-5)
+
+
 def test_ridge_closed_form(diabetes):
     """l1_ratio = 0: (Xs' W Xs + lam I) b = Xs' W y on the standardized scale."""
     X, y = diabetes.X, diabetes.y

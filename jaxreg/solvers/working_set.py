@@ -334,8 +334,12 @@ def _weighted_gram(cols_t, v):
 
 def _fixed_slots(family: Family, prob: _Problem, m: int) -> bool:
     """Static: a GLM whose ``m = p + 1`` slots hold every feature, feature ``j`` in slot
-    ``j + 1`` and the intercept (or the zero column) in slot 0, for the whole path."""
-    return (not family.is_quadratic) and m == prob.design.n_features + 1
+    ``j + 1`` and the intercept (or the zero column) in slot 0, for the whole path; only with
+    at least as many rows as slots. With fewer rows (ridge or a small l1_ratio on p >> n data)
+    the slots keep their column cache, so that Newton systems are solved in their
+    n-dimensional form (``quadratic.woodbury_solve``; the fixed slots' products go through the
+    design and have no columns to hand it): binomial ridge on 100 x 5000, 191 s -> 5.4 s."""
+    return (not family.is_quadratic) and m == prob.design.n_features + 1 and prob.y.shape[0] >= m
 
 
 class _SlotColumns:
