@@ -747,6 +747,10 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
     # 38. The smaller programs a path grows through are compiled once per process (and on
     # disk), so growing again costs no compilation, only the overflowing lambda's partial work.
     capacity = min(p_pad, max(_initial_capacity(n_pad, p_pad, n_unpen), n_unpen + 1))
+    if np.all(np.asarray(inputs.l1_ratio) == 0):
+        # Ridge: every feature is non-zero at every lambda; growing through the doubling
+        # sizes would compile and run each of them for nothing.
+        capacity = p_pad
     pieces = [[] for _ in range(B)]
     with jax.enable_x64(is64), single_threaded_blas():
         X_device = None

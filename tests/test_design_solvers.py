@@ -463,12 +463,102 @@ def test_woodbury_usable_only_with_many_free_coordinates_and_one_unpenalized():
         assert not bool(quadratic.woodbury_usable(tall, jnp.asarray(D), jnp.ones(m, bool), jnp.ones(m)))
 
 
-@pytest.mark.parametrize("family", ["binomial", "gaussian"])
-def test_elastic_net_p_much_larger_than_n_paths_equal_without_woodbury(monkeypatch, family):
-    """A p >> n elastic-net path at l1_ratio 0.1 (up to ~3 n non-zeros) runs Newton steps and
-    certificates in the n-dimensional form (counted at run time), and its objective equals that
-    of the same path with every system factorized as a k x k block (the n-dimensional form
-    disabled) within the two paths' certified gaps; both certify ``tol``."""
+@pytest.mark.parametrize("compact", [False, True])
+def test_matrix_free_subproblem_matches_the_dense_one(compact):
+    """A subproblem given only as columns and weights (``H`` None) against the same one with
+    its dense ``H = C V C^T + diag(extra)``: diagonal, products, a coordinate sweep (residual
+    form), the violation, a lasso Newton system (``D = 0``: the free block from the columns)
+    and a whole ``solve_quadratic``."""
+    rng = np.random.default_rng(8)
+    m, n = 40, 8
+    C, v, _ = _lowrank_system(rng, m, n, np.float64)
+    extra = rng.uniform(0.0, 0.01, m)
+    H = (C * v) @ C.T + np.diag(extra)
+    l1, l2 = rng.uniform(0.0, 0.02, m), rng.uniform(0.0, 0.01, m)
+    lo, hi = np.full(m, -np.inf), np.full(m, np.inf)
+    if compact:
+        lo[30:] = hi[30:] = 0.0
+    b = np.where(lo < hi, rng.normal(size=m) * (rng.random(m) < 0.5), 0.0)
+    gr = rng.normal(size=m) * 0.05 - H @ b
+    free = (b != 0) & (lo < hi)
+    with jax.enable_x64(True):
+        lowrank = quadratic.LowRankHessian(*(jnp.asarray(a) for a in (C, v, extra)))
+        bounds = [jnp.asarray(a) for a in (l1, l2, lo, hi)]
+        dense = quadratic.QuadProblem(jnp.asarray(H), *bounds)
+        free_form = quadratic.QuadProblem(None, *bounds, lowrank)
+        for qp in (dense, free_form):
+            np.testing.assert_allclose(np.asarray(quadratic.hessian_diagonal(qp)), np.diagonal(H), rtol=1e-13)
+            np.testing.assert_allclose(np.asarray(quadratic.hessian_product(qp, jnp.asarray(b))), H @ b, rtol=1e-12, atol=1e-15)
+        want_b, want_gr = _reference_sweep(H, l1, l2, lo, hi, b, gr, [j for j in range(m) if lo[j] < hi[j]])
+        got_b, got_gr = quadratic._cd_sweep(free_form, jnp.asarray(b), jnp.asarray(gr), compact)
+        np.testing.assert_allclose(np.asarray(got_b), want_b, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(np.asarray(got_gr), want_gr, rtol=1e-11, atol=1e-13)
+        assert float(quadratic.subproblem_violation(free_form, jnp.asarray(b), jnp.asarray(gr))) == pytest.approx(
+            float(quadratic.subproblem_violation(dense, jnp.asarray(b), jnp.asarray(gr))), rel=1e-12)
+        F = np.flatnonzero(free)
+        want = np.zeros(m)
+        want[F] = np.linalg.solve(H[np.ix_(F, F)], gr[F])
+        d, ok = quadratic._free_block_solve(None, jnp.zeros(m), jnp.asarray(gr), jnp.asarray(free), False, lowrank)
+        assert bool(ok)
+        np.testing.assert_allclose(np.asarray(d), want, rtol=1e-9, atol=1e-9 * np.abs(want).max())
+        sols = [quadratic.solve_quadratic(qp, jnp.asarray(b), jnp.asarray(gr), 1e-20, 200, compact_sweeps=compact)
+                for qp in (dense, free_form)]
+    assert all(bool(sol.converged) for sol in sols)
+    np.testing.assert_allclose(np.asarray(sols[1].b), np.asarray(sols[0].b), rtol=1e-8, atol=1e-10)
+
+
+def test_matrix_free_glm_paths_equal_the_dense_hessian_ones(monkeypatch):
+    """A binomial elastic-net path at l1_ratio 0.1 on 40 x 400 grows from 129 slots (a dense
+    Hessian; Newton systems in the n-dimensional form from 60 free coefficients on) to 257
+    (four times the rows: no (m, m) Hessian; traced: the matrix-free subproblem is built). Its
+    objective equals that of the same path with dense Hessians throughout within the two
+    paths' certified gaps, and both certify ``tol``."""
+    import importlib
+
+    from jaxreg.solvers import working_set
+
+    path_module = importlib.import_module("jaxreg.path")
+    X, y, _ = make_glmnet_benchmark(40, 400, 0.2, family="binomial", seed=6)
+    assert quadratic.woodbury_min_free(40, 129) == 60
+    tol = 1e-8
+    traced = []
+    original = quadratic.hessian_diagonal
+
+    def recorded(qp):
+        traced.append(qp.H is None)
+        return original(qp)
+
+    def retrace():
+        path_module._compiled_path._compiled.clear()
+        jax.clear_caches()
+
+    monkeypatch.setenv("JAXREG_CACHE_DIR", "off")
+    retrace()
+    try:
+        monkeypatch.setattr(quadratic, "hessian_diagonal", recorded)
+        free = jaxreg.path(X, y, family="binomial", l1_ratio=0.1, tol=tol)
+        assert any(traced)
+        traced.clear()
+        monkeypatch.setattr(working_set, "_MATRIX_FREE_RATIO", 10 ** 9)
+        retrace()
+        dense = jaxreg.path(X, y, family="binomial", l1_ratio=0.1, tol=tol)
+        assert traced and not any(traced)
+    finally:
+        monkeypatch.undo()
+        retrace()
+    assert np.max(np.count_nonzero(free.coef, axis=1)) > 129
+    assert np.all(free.gap <= tol) and np.all(dense.gap <= tol)
+    bound = (free.gap + dense.gap) * np.abs(dense.objective) + 1e-15
+    assert np.all(np.abs(free.objective - dense.objective) <= bound)
+
+
+def test_elastic_net_p_much_larger_than_n_paths_equal_without_woodbury(monkeypatch):
+    """A p >> n Gaussian elastic-net path at l1_ratio 0.1 (up to ~3 n non-zeros) solves its
+    Newton systems in the n-dimensional form (counted at run time), and its objective equals
+    that of the same path with every system factorized as a k x k block (the n-dimensional form
+    disabled) within the two paths' certified gaps; both certify ``tol``. (Binomial paths:
+    ``test_matrix_free_glm_paths_equal_the_dense_hessian_ones``.)"""
+    family = "gaussian"
     import importlib
 
     path_module = importlib.import_module("jaxreg.path")

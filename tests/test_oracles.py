@@ -147,6 +147,20 @@ def test_binomial_ridge_with_more_features_than_samples_matches_lbfgs():
         np.testing.assert_allclose(ours_icpt, clf.intercept_[0], atol=1e-5)
 
 
+def test_gaussian_ridge_with_more_features_than_samples_matches_the_dual_closed_form():
+    """Ridge on 30 x 150 (a matrix-free working set: five slots per row, naive updates):
+    ``b = Xs^T (Xs Xs^T / n + lam I)^-1 y_c / n`` on the standardized scale at every lambda."""
+    X, y, _ = jaxreg.datasets.make_glmnet_benchmark(30, 150, 0.3, seed=5)
+    res = jaxreg.path(X, y, l1_ratio=0.0, n_lambdas=20, tol=TOL)
+    assert np.all(res.converged) and np.all(res.df == 150)
+    Xs, _, s = standardize(X)
+    n = X.shape[0]
+    yc = y - y.mean()
+    for k, lam in enumerate(res.lambdas):
+        b = Xs.T @ np.linalg.solve(Xs @ Xs.T / n + lam * np.eye(n), yc) / n
+        np.testing.assert_allclose(res.coef[k] * s, b, rtol=1e-6, atol=1e-8 * np.abs(b).max())
+
+
 def test_ridge_closed_form(diabetes):
     """l1_ratio = 0: (Xs' W Xs + lam I) b = Xs' W y on the standardized scale."""
     X, y = diabetes.X, diabetes.y

@@ -60,7 +60,9 @@ class LowRankHessian(NamedTuple):
 
 class QuadProblem(NamedTuple):
     """Subproblem data. ``H``: (m, m), symmetric; ``l1``, ``l2``, ``lo``, ``hi``: (m,);
-    ``lowrank``: ``H`` again as a ``LowRankHessian``, or None."""
+    ``lowrank``: ``H`` again as a ``LowRankHessian``, or None. ``H`` None (matrix-free):
+    ``lowrank`` is the only form of the Hessian, and no (m, m) matrix is formed (products,
+    diagonal and sweeps go through the columns)."""
 
     H: jax.Array
     l1: jax.Array
@@ -217,12 +219,69 @@ def _factor_solve(chol, ok, rhs, free, pure_linalg=False):
     return jnp.where(_rows(free, rhs) & ok & jnp.all(jnp.isfinite(d)), d, 0.0)
 
 
+def hessian_diagonal(qp: QuadProblem):
+    """``diag(H)`` (m,), from ``H`` or, matrix-free, from the columns (m n flops)."""
+    if qp.H is not None:
+        return jnp.diagonal(qp.H)
+    lr = qp.lowrank
+    return jnp.matmul(lr.cols_t * lr.cols_t, lr.v, precision=_HIGHEST) + lr.extra
+
+
+def hessian_product(qp: QuadProblem, d):
+    """``H d`` (m,): m^2 flops from ``H``, 2 n m matrix-free."""
+    if qp.H is not None:
+        return jnp.matmul(qp.H, d, precision=_HIGHEST)
+    lr = qp.lowrank
+    return jnp.matmul(lr.cols_t, lr.v * jnp.matmul(d, lr.cols_t, precision=_HIGHEST), precision=_HIGHEST) + lr.extra * d
+
+
+def column_block_solve(lowrank: LowRankHessian, l2, rhs, free):
+    """``(d, ok)`` with ``(C_F^T V C_F + diag(extra_F + l2_F)) d_F = rhs_F`` (0 elsewhere),
+    the free block formed from the free columns alone: they are gathered to the front and the
+    block is built at the smallest size of ``_system_sizes(m)`` that holds them (n size^2
+    flops), for matrix-free problems where ``woodbury_solve`` does not apply (a lasso's
+    ``D = 0``). Jitter and retry as in ``_regularized_solve``. ``rhs`` (m,) or (m, r)."""
+    cols_t, v = lowrank.cols_t, lowrank.v
+    m = rhs.shape[0]
+    dtype = rhs.dtype
+    sizes = _system_sizes(m)
+    order = compaction_order(free)
+    f = free[order]
+    D = lowrank.extra + l2
+
+    def at_size(size):
+        def branch(shift):
+            block, fb = order[:size], f[:size]
+            Cb = cols_t[block]
+            M = jnp.matmul(Cb * v[None, :], Cb.T, precision=_HIGHEST) + jnp.diag(D[block])
+            d, ok = _cholesky_solve(_masked_system(0.5 * (M + M.T), jnp.zeros(size, dtype), fb, shift),
+                                    jnp.where(_rows(fb, rhs), rhs[block], 0.0))
+            return jnp.zeros(rhs.shape, dtype).at[block].set(d), ok
+
+        return branch
+
+    which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
+    curvature = jnp.matmul(cols_t * cols_t, v, precision=_HIGHEST) + D
+    top = jnp.max(jnp.where(free, curvature, 0.0))
+    d, ok = _retry_with_jitter(lambda shift: jax.lax.switch(which, [at_size(size) for size in sizes], shift), top, dtype,
+                               jnp.zeros_like(rhs))
+    return jnp.where(_rows(free, rhs) & ok, d, 0.0), ok
+
+
 def woodbury_min_free(n: int, m: int) -> int:
     """Static: the number of free coordinates from which ``woodbury_solve`` replaces the
     Cholesky factorization of the free block (k^3 / 3 flops against n^2 m for the n x n
     system). Never below n + 1: with fewer free coordinates than rows the free block is the
     smaller system."""
     return max(n + 1, math.ceil((n * n * m) ** (1.0 / 3.0)))
+
+
+def _woodbury_compiled(m: int, n: int) -> bool:
+    """Static: dense-Hessian programs hold the n-dimensional solve only with at least twice as
+    many slots as rows. Below that it serves few systems (its threshold is above n) and its
+    branches cost compile time: binomial 100 x 1000 (m = 129), first call 3.4 s with them
+    against 2.7 s without (``bench_compile.py``, twenty-fourth session)."""
+    return 2 * n <= m
 
 
 def woodbury_usable(lowrank: LowRankHessian, D, free, curvature):
@@ -344,7 +403,13 @@ def _free_block_solve(H, l2, rhs, free, pure_linalg, lowrank: LowRankHessian | N
     the program. Vmapped programs (``pure_linalg``) solve at full size: under ``vmap`` every
     branch of a switch would run.
     """
-    if lowrank is not None and not pure_linalg and lowrank.cols_t.shape[1] < rhs.shape[0]:
+    if H is None:  # matrix-free
+        D = l2 + lowrank.extra
+        curvature = jnp.matmul(lowrank.cols_t * lowrank.cols_t, lowrank.v, precision=_HIGHEST) + lowrank.extra
+        return jax.lax.cond(woodbury_usable(lowrank, D, free, curvature),
+                            lambda: woodbury_solve(lowrank, D, rhs, free),
+                            lambda: column_block_solve(lowrank, l2, rhs, free))
+    if lowrank is not None and not pure_linalg and _woodbury_compiled(*lowrank.cols_t.shape):
         D = l2 + lowrank.extra
         return jax.lax.cond(woodbury_usable(lowrank, D, free, jnp.diagonal(H)),
                             lambda: woodbury_solve(lowrank, D, rhs, free),
@@ -398,14 +463,20 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
     ``woodbury_usable``, both right-hand sides are solved exactly in the n-dimensional form
     (``woodbury_solve``, no refinement); not in vmapped programs (``pure_linalg``).
     """
-    if exact_lowrank is not None and not pure_linalg and exact_lowrank.cols_t.shape[1] < rhs.shape[0]:
+    if exact_lowrank is not None and not pure_linalg and (H is None or _woodbury_compiled(*exact_lowrank.cols_t.shape)):
         D = l2 + exact_lowrank.extra
+        both = rhs if extra_rhs is None else jnp.stack([rhs, extra_rhs], axis=1)
 
-        def exact():
-            both = rhs if extra_rhs is None else jnp.stack([rhs, extra_rhs], axis=1)
-            d = woodbury_solve(exact_lowrank, D, both, free)[0]
+        def split(d):
             return d if extra_rhs is None else (d[:, 0], d[:, 1])
 
+        def exact():
+            return split(woodbury_solve(exact_lowrank, D, both, free)[0])
+
+        if H is None:  # matrix-free: the free block from the columns, exact as well
+            curvature = jnp.matmul(exact_lowrank.cols_t * exact_lowrank.cols_t, exact_lowrank.v, precision=_HIGHEST)
+            return jax.lax.cond(woodbury_usable(exact_lowrank, D, free, curvature), exact,
+                                lambda: split(column_block_solve(exact_lowrank, l2, both, free)[0]))
         return jax.lax.cond(woodbury_usable(exact_lowrank, D, free, jnp.diagonal(H)), exact,
                             lambda: refined_free_solve(H, l2, rhs, free, product, refine, pure_linalg, extra_rhs))
     m = rhs.shape[0]
@@ -484,7 +555,7 @@ def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
     # Only violations that matter at ``tol`` (the subproblem's stopping test): at lambda_max
     # the top feature violates by rounding alone.
     excess = jnp.where((b == 0) & (qp.l1 > 0) & (up | down), jnp.abs(gr) - qp.l1, 0.0)
-    den = jnp.diagonal(qp.H) + qp.l2
+    den = hessian_diagonal(qp) + qp.l2
     excess = jnp.where(excess * excess > tol * den, excess, 0.0)
     entering = (excess > 0) & (jnp.arange(b.shape[0]) == jnp.argmax(excess)) & allow_enter
     few = jnp.sum(excess > 0) <= _FEW_ENTERING
@@ -516,8 +587,8 @@ def _newton_step(qp: QuadProblem, b, gr, tol, allow_enter, pure_linalg=False):
     delta_t, delta_p = new_b - b, jnp.where(t < 1.0, projected - b, 0.0)
     # Two matrix-vector products, not one with two columns: XLA:CPU runs the latter through a
     # slower generic dot (26-30 us against 8-9 at m = 101).
-    H_delta_t = jnp.matmul(qp.H, delta_t, precision=_HIGHEST)
-    H_delta_p = jnp.matmul(qp.H, delta_p, precision=_HIGHEST)
+    H_delta_t = hessian_product(qp, delta_t)
+    H_delta_p = hessian_product(qp, delta_p)
     change_t = _objective_change(qp, b, gr, delta_t, H_delta_t)
     change_p = _objective_change(qp, b, gr, delta_p, H_delta_p)
     use_p = (t < 1.0) & (change_p < change_t)
@@ -538,7 +609,7 @@ def _cd_sweep(qp: QuadProblem, b, gr, compact=False):
     working-set slots are fixed at zero), in their order. Worth its sort only where many slots
     are empty, i.e. working sets that fill along the path.
     """
-    diag = jnp.diagonal(qp.H)
+    diag = hessian_diagonal(qp)
     m = b.shape[0]
     if compact:
         movable = qp.lo < qp.hi
@@ -548,6 +619,8 @@ def _cd_sweep(qp: QuadProblem, b, gr, compact=False):
         order, count = None, m
 
     slot = jnp.arange(m)
+    if qp.H is None:
+        return _cd_sweep_columns(qp, b, gr, diag, order, count, slot)
 
     # Each coordinate is visited once per sweep, so its value before the update is the
     # sweep's input b[j]: the loop carries only the output, which it writes and never reads
@@ -567,10 +640,34 @@ def _cd_sweep(qp: QuadProblem, b, gr, compact=False):
     return jax.lax.fori_loop(0, count, body, (b, gr))
 
 
+def _cd_sweep_columns(qp: QuadProblem, b, gr, diag, order, count, slot):
+    """``_cd_sweep`` of a matrix-free problem, in residual form (glmnet's naive updates): the
+    loop carries ``z = C^T (b_out - b)`` (n,), a coordinate's gradient is ``gr_j - c_j . (v z)``
+    (its own change is still 0 when it is visited, so ``extra`` does not enter) and its update
+    adds ``c_j delta`` to ``z``: 2 n flops per coordinate instead of a row of ``H``. The
+    gradient of every slot is brought up to date once, at the end (2 n m)."""
+    lr = qp.lowrank
+    v = lr.v
+
+    def body(i, carry):
+        b_out, z = carry
+        j = i if order is None else order[i]
+        a = diag[j]
+        bj = b[j]
+        c = lr.cols_t[j]
+        g = gr[j] - jnp.dot(c, v * z, precision=_HIGHEST)
+        new = penalties.coordinate_minimizer(g + a * bj, a, qp.l1[j], qp.l2[j], qp.lo[j], qp.hi[j])
+        return jnp.where(slot == j, new, b_out), z + c * (new - bj)
+
+    b_out, z = jax.lax.fori_loop(0, count, body, (b, jnp.zeros(v.shape, b.dtype)))
+    gr = gr - jnp.matmul(lr.cols_t, v * z, precision=_HIGHEST) - lr.extra * (b_out - b)
+    return b_out, gr
+
+
 def subproblem_violation(qp: QuadProblem, b, gr):
     """Largest ``viol_j^2 / (H_jj + l2_j)``: objective decrease a coordinate step could give."""
     viol = penalties.kkt_violation(-gr, b, qp.l1, qp.l2, qp.lo, qp.hi)
-    den = jnp.diagonal(qp.H) + qp.l2
+    den = hessian_diagonal(qp) + qp.l2
     return jnp.max(jnp.where(den > 0, viol * viol / jnp.where(den > 0, den, 1.0), 0.0))
 
 

@@ -66,6 +66,8 @@ _INCREMENTAL_SLOTS = 8
 _CERT_REFINE = 1
 # Gaussian paths whose working set holds every feature keep the full Gram (<= 8 MB).
 _FULL_GRAM_MAX_P = 1022
+# Working sets of at least this many slots per row hold no (m, m) Hessian (_matrix_free).
+_MATRIX_FREE_RATIO = 4
 
 
 class PathInputs(NamedTuple):
@@ -303,10 +305,15 @@ def _solve_quadratic_family(family: Family, prob: _Problem, ws: _WorkingSet, lam
         grad = prob.c_full - jnp.matmul(sol.b, ws.gram_rows, precision=_HIGHEST)
         return ws._replace(b=sol.b, grad=grad), sol.n_iter
     slots = _SlotColumns(family, prob, ws)
-    H, usable = _update_changed_slots(ws, slots)
-    H = jax.lax.cond(usable, lambda: H, lambda: slots.gram(ws.hess_w))
-    lowrank = LowRankHessian(slots.cols_t, ws.hess_w, jnp.zeros_like(l2)) if slots.cols_t is not None else None
-    sol = solve_quadratic(QuadProblem(H, l1, l2, lo, hi, lowrank), ws.b, gr, inner_tol, budget, pure_linalg, compact_sweeps=True)
+    lowrank = LowRankHessian(slots.cols_t, ws.hess_w, jnp.zeros_like(l2))
+    if _matrix_free(family, ws):
+        H = ws.hess  # the placeholder: no (m, m) Gram
+        qp = QuadProblem(None, l1, l2, lo, hi, lowrank)
+    else:
+        H, usable = _update_changed_slots(ws, slots)
+        H = jax.lax.cond(usable, lambda: H, lambda: slots.gram(ws.hess_w))
+        qp = QuadProblem(H, l1, l2, lo, hi, lowrank)
+    sol = solve_quadratic(qp, ws.b, gr, inner_tol, budget, pure_linalg, compact_sweeps=True)
     fitted = slots.matvec(sol.b)
     grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - fitted))
     return ws._replace(b=sol.b, eta=fitted, grad=grad, hess=H, hess_idx=ws.idx), sol.n_iter
@@ -330,6 +337,17 @@ def _weighted_gram(cols_t, v):
     """``cols^T diag(v) cols``, symmetrized: (m, m) from ``cols_t = cols^T`` (m, n), at n m^2 flops."""
     H = jnp.matmul(cols_t * v[None, :], cols_t.T, precision=_HIGHEST)
     return 0.5 * (H + H.T)
+
+
+def _matrix_free(family: Family, ws: _WorkingSet) -> bool:
+    """Static: a working set without an (m, m) Hessian (``ws.hess`` is a placeholder): its
+    Newton systems, products and sweeps go through the slots' columns (``ws.cols``) and the
+    current weights (``quadratic.LowRankHessian`` with ``H`` None; Gaussian: the observation
+    weights, naive updates). Chosen by ``run_path``
+    when the slots outnumber the rows ``_MATRIX_FREE_RATIO`` times (p >> n elastic net and
+    ridge): forming the Hessian costs n m^2 flops and m^2 numbers there, a Newton system in its
+    n-dimensional form n^2 m."""
+    return _has_column_cache(ws) and ws.hess.shape[0] != ws.idx.shape[0]
 
 
 def _fixed_slots(family: Family, prob: _Problem, m: int) -> bool:
@@ -443,6 +461,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
     """
     l1, l2, lo, hi = _slot_penalty(prob, ws.idx, lam)
     slots = _SlotColumns(family, prob, ws)
+    matrix_free = _matrix_free(family, ws)
 
     def cond(carry):
         done, it, newton = carry[9], carry[2], carry[3]
@@ -450,7 +469,16 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
 
     def fresh(eta):
         v = _hessian_weights(family, prob, eta)
-        return slots.gram(v), v
+        # Matrix-free: the weights are the whole Hessian (n numbers), always current.
+        return (ws.hess if matrix_free else slots.gram(v)), v
+
+    def hessian_model(H, v, damp):
+        """The subproblem's Hessian ``H + damp * diag(H)``: dense, or as columns and weights."""
+        if matrix_free:
+            diag = jnp.matmul(slots.cols_t * slots.cols_t, v, precision=_HIGHEST)
+            return None, LowRankHessian(slots.cols_t, v, damp * diag)
+        lowrank = None if slots.fixed else LowRankHessian(slots.cols_t, v, damp * jnp.diagonal(H))
+        return H + jnp.diag(damp * jnp.diagonal(H)), lowrank
 
     def body(carry):
         b, eta, it, newton, damp, H, v, reuse, prev_model, _, grads, current = carry
@@ -466,11 +494,12 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
             gr = _compute_if(~current, lambda: slots.rmatvec(prob.w * (prob.y - family.mean(eta))), grads[0][slots.idx])
         # Stationarity of the current point on the working set (gradient-based, so it stays
         # accurate far below the rounding level of the objective value).
-        stationary = subproblem_violation(QuadProblem(H, l1, l2, lo, hi), b, gr) <= inner_tol
+        H_plain, lowrank_plain = hessian_model(H, v, 0.0)
+        stationary = subproblem_violation(QuadProblem(H_plain, l1, l2, lo, hi, lowrank_plain), b, gr) <= inner_tol
 
         def step(_):
-            lowrank = None if slots.fixed else LowRankHessian(slots.cols_t, v, damp * jnp.diagonal(H))
-            qp = QuadProblem(H + jnp.diag(damp * jnp.diagonal(H)), l1, l2, lo, hi, lowrank)
+            H_damped, lowrank = hessian_model(H, v, damp)
+            qp = QuadProblem(H_damped, l1, l2, lo, hi, lowrank)
             sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP), pure_linalg, feature_sign=False,
                                   compact_sweeps=not slots.fixed)
             delta = sol.b - b
@@ -502,7 +531,8 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
             # Linear convergence slower than 4x per step means the reused Hessian is too stale.
             slow = reuse & (-model > 0.25 * -prev_model)
             moved = t > 0
-            return (b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, v, ~poor & ~slow, model, done, grads,
+            reuse_next = jnp.zeros((), bool) if matrix_free else ~poor & ~slow
+            return (b_new, eta_new, it + sol.n_iter, newton + 1, new_damp, H, v, reuse_next, model, done, grads,
                     current & ~moved)
 
         # A stationary point ends the loop without solving (and discarding) one more subproblem.
@@ -510,7 +540,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         return jax.lax.cond(stationary, lambda _: stop, step, None)
 
     zero = jnp.zeros((), jnp.int32)
-    H0, reuse0 = _update_changed_slots(ws, slots)
+    H0, reuse0 = (ws.hess, jnp.zeros((), bool)) if matrix_free else _update_changed_slots(ws, slots)
     init = (ws.b, ws.eta, zero, zero, jnp.zeros((), ws.b.dtype), H0, ws.hess_w, reuse0, jnp.full((), -jnp.inf, ws.b.dtype),
             jnp.zeros((), bool), (ws.grad, ws.grad_curv), jnp.asarray(grad_current))
     b, eta, it, _, _, H, v, _, _, _, grads, current = jax.lax.while_loop(cond, body, init)
@@ -712,17 +742,19 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
             # when that does not certify: a fresh Gram at this point (n m^2 flops), kept for
             # the next Newton solve. One copy of the correction serves both.
             k, best, ws = c
-            use_carried = (k == 0) & jnp.all(ws.hess_idx == ws.idx)
+            use_carried = ((k == 0) & jnp.all(ws.hess_idx == ws.idx)) | matrix_free
             # Trip k = 2 runs only when no correction gave a finite bound (a corrected mean
             # outside the family's range): the plain residual's dual point, without a correction.
             plain = k == 2
 
             def fresh():
                 hess_w = _hessian_weights(family, prob, ws.eta)
-                return _SlotColumns(family, prob, ws).gram(hess_w), hess_w
+                return (ws.hess if matrix_free else _SlotColumns(family, prob, ws).gram(hess_w)), hess_w
 
             H, hess_w = _compute_if(~use_carried & ~plain, fresh, (ws.hess, ws.hess_w))
-            mu_c, curv_deta, tangent = _newton_corrected_mean(family, prob, ws, lam, H, _CERT_REFINE, pure_linalg)
+            # Matrix-free, the correction is exact at the current weights: no second attempt.
+            mu_c, curv_deta, tangent = _newton_corrected_mean(family, prob, ws, lam, None if matrix_free else H,
+                                                              _CERT_REFINE, pure_linalg)
             mu_c = jnp.where(plain, family.mean(ws.eta), mu_c)
             curv_deta = jnp.where(plain, 0.0, curv_deta)
             conj_c, g_c = _corrected_dual_terms(family, prob, ws, mu_c, curv_deta, l1, with_intercept)
@@ -730,12 +762,13 @@ def _certificate(family: Family, prob: _Problem, ws: _WorkingSet, lam, tol, pure
             take = dual_c > best[0]
             best = tuple(jnp.where(take, new, old) for old, new in zip(best, (dual_c, s_c, g_c)))
             ws = ws._replace(hess=H, hess_idx=ws.idx, hess_w=hess_w, tangent=tangent)
-            return jnp.where(plain, 3, jnp.where(use_carried, 1, 2)).astype(k.dtype), best, ws
+            return jnp.where(plain, 3, jnp.where(use_carried & ~matrix_free, 1, 2)).astype(k.dtype), best, ws
 
         # The dual point of the plain residual is the fallback only (trip k = 2): the corrected
         # one is the better bound (with the plain one computed first, a correction ran in
         # 99-100% of the rounds of binomial 100 x 1000 to 5000 x 100 paths), and each costs
         # passes over p + 2 numbers.
+        matrix_free = _matrix_free(family, ws)
         ws = ws._replace(tangent=jnp.zeros_like(ws.tangent))
         dtype = ws.b.dtype
         best0 = (jnp.full((), -jnp.inf, dtype), jnp.ones((), dtype), ws.grad)
@@ -969,11 +1002,15 @@ def run_path(
     idx0 = jnp.full((m,), p + 1, jnp.int32).at[0].set(p if with_intercept_slot else p + 1)
     b_aug_init = jnp.concatenate([inputs.b_init, zero1, zero1])
     b0_init = jnp.where(with_intercept_slot, inputs.intercept_init, 0.0)
-    full_gram_mode = family.is_quadratic and capacity == p and p <= _FULL_GRAM_MAX_P
+    # Matrix-free working sets (``_matrix_free``): no (m, m) Hessian, and for the Gaussian
+    # family naive updates rather than the full Gram's (p + 2)^2 numbers. Not in vmapped
+    # programs (their factorizations are XLA loops; the n-dimensional solve is not used there).
+    matrix_free = not pure_linalg and _MATRIX_FREE_RATIO * n <= m and not _fixed_slots(family, prob, m)
+    full_gram_mode = family.is_quadratic and capacity == p and p <= _FULL_GRAM_MAX_P and not matrix_free
     gram_cache = family.is_quadratic and (full_gram_mode or n >= m)
     with_hess = not gram_cache
     gram0 = jnp.zeros((m, p + 2) if gram_cache else (1, 1), dtype)
-    hess0 = jnp.zeros((m, m) if with_hess else (1, 1), dtype)
+    hess0 = jnp.zeros((m, m) if with_hess and not matrix_free else (1, 1), dtype)
     hess_idx0 = jnp.full((m,) if with_hess else (1,), -1, jnp.int32)
     hess_w0 = (w if family.is_quadratic else jnp.zeros(n, dtype)) if with_hess else jnp.zeros((1,), dtype)
     full = jnp.zeros((p + 2, p + 2) if full_gram_mode else (1, 1), dtype)
