@@ -239,12 +239,15 @@ def column_block_solve(lowrank: LowRankHessian, l2, rhs, free):
     """``(d, ok)`` with ``(C_F^T V C_F + diag(extra_F + l2_F)) d_F = rhs_F`` (0 elsewhere),
     the free block formed from the free columns alone: they are gathered to the front and the
     block is built at the smallest size of ``_system_sizes(m)`` that holds them (n size^2
-    flops), for matrix-free problems where ``woodbury_solve`` does not apply (a lasso's
-    ``D = 0``). Jitter and retry as in ``_regularized_solve``. ``rhs`` (m,) or (m, r)."""
+    flops; sizes below ``woodbury_min_free``, then m), for matrix-free problems where
+    ``woodbury_solve`` does not apply (too few free coordinates, or a lasso's ``D = 0``).
+    Jitter and retry as in ``_regularized_solve``. ``rhs`` (m,) or (m, r)."""
     cols_t, v = lowrank.cols_t, lowrank.v
-    m = rhs.shape[0]
+    m, n = cols_t.shape
     dtype = rhs.dtype
-    sizes = _system_sizes(m)
+    # Sizes from woodbury_min_free on serve only systems the n-dimensional form could not
+    # take (a lasso's, or two unpenalized coordinates): m alone covers them (compile time).
+    sizes = tuple(size for size in _system_sizes(m) if size < woodbury_min_free(n, m)) + (m,)
     order = compaction_order(free)
     f = free[order]
     D = lowrank.extra + l2
