@@ -508,15 +508,21 @@ def test_matrix_free_subproblem_matches_the_dense_one(compact):
     np.testing.assert_allclose(np.asarray(sols[1].b), np.asarray(sols[0].b), rtol=1e-8, atol=1e-10)
 
 
+def _retrace_paths():
+    """Drop the traced path programs (jit's trace cache would keep a function traced before a
+    patch)."""
+    import importlib
+
+    importlib.import_module("jaxreg.path")._compiled_path._compiled.clear()
+    jax.clear_caches()
+
+
 def test_matrix_free_glm_path_certifies_every_lambda(monkeypatch):
     """A binomial elastic-net path at l1_ratio 0.1 on 30 x 300 (129 and then 257 slots, over
     four per row) holds no (m, m) Hessian (traced: the matrix-free subproblem is built), and
     its duality gaps, which hold for any dual point whatever the solver, certify ``tol`` at
     every lambda, with KKT violations at the level ``tol`` allows. (Its pieces against the
     dense ones: ``test_matrix_free_subproblem_matches_the_dense_one``.)"""
-    import importlib
-
-    path_module = importlib.import_module("jaxreg.path")
     X, y, _ = make_glmnet_benchmark(30, 300, 0.2, family="binomial", seed=6)
     tol = 1e-8
     traced = []
@@ -526,18 +532,14 @@ def test_matrix_free_glm_path_certifies_every_lambda(monkeypatch):
         traced.append(qp.H is None)
         return original(qp)
 
-    def retrace():
-        path_module._compiled_path._compiled.clear()
-        jax.clear_caches()
-
     monkeypatch.setenv("JAXREG_CACHE_DIR", "off")
-    retrace()
+    _retrace_paths()
     try:
         monkeypatch.setattr(quadratic, "hessian_diagonal", recorded)
         res = jaxreg.path(X, y, family="binomial", l1_ratio=0.1, tol=tol)
     finally:
         monkeypatch.undo()
-        retrace()
+        _retrace_paths()
     assert any(traced)
     assert np.max(np.count_nonzero(res.coef, axis=1)) > 128
     assert np.all(res.converged) and np.all(res.gap <= tol)
@@ -549,14 +551,10 @@ def test_elastic_net_p_much_larger_than_n_paths_equal_without_woodbury(monkeypat
     Newton systems in the n-dimensional form (counted at run time), and its objective equals
     that of the same path with every system factorized as a k x k block (the n-dimensional form
     disabled) within the two paths' certified gaps; both certify ``tol``. (Binomial paths:
-    ``test_matrix_free_glm_paths_equal_the_dense_hessian_ones``.)"""
+    ``test_matrix_free_glm_path_certifies_every_lambda``.)"""
     family = "gaussian"
-    import importlib
-
-    path_module = importlib.import_module("jaxreg.path")
     X, y, _ = make_glmnet_benchmark(30, 300, 0.2, family=family, seed=5)
-    if family == "gaussian":
-        y = (y - y.mean()) / y.std()
+    y = (y - y.mean()) / y.std()
     tol = 1e-8
     runs = []
     original = quadratic.woodbury_solve
@@ -565,22 +563,18 @@ def test_elastic_net_p_much_larger_than_n_paths_equal_without_woodbury(monkeypat
         jax.debug.callback(lambda: runs.append(1))
         return original(*args)
 
-    def retrace():
-        path_module._compiled_path._compiled.clear()
-        jax.clear_caches()
-
     monkeypatch.setenv("JAXREG_CACHE_DIR", "off")
-    retrace()
+    _retrace_paths()
     try:
         monkeypatch.setattr(quadratic, "woodbury_solve", counted)
         fast = jaxreg.path(X, y, family=family, l1_ratio=0.1, tol=tol)
         monkeypatch.setattr(quadratic, "woodbury_min_free", lambda n, m: 10 ** 9)
-        retrace()
+        _retrace_paths()
         runs_fast = len(runs)
         plain = jaxreg.path(X, y, family=family, l1_ratio=0.1, tol=tol)
     finally:
         monkeypatch.undo()
-        retrace()
+        _retrace_paths()
     assert runs_fast > 0 and len(runs) == runs_fast
     assert np.max(np.count_nonzero(fast.coef, axis=1)) > 2 * X.shape[0]
     assert np.all(fast.gap <= tol) and np.all(plain.gap <= tol)
