@@ -416,8 +416,9 @@ def test_woodbury_solve_matches_dense_solve(dtype, unpenalized):
     want[F] = np.linalg.solve(M[np.ix_(F, F)], rhs[F].astype(float))
     tol = 100 * np.finfo(dtype).eps * np.linalg.cond(M[np.ix_(F, F)])
     with jax.enable_x64(dtype == np.float64):
-        lowrank = quadratic.LowRankHessian(jnp.asarray(C), jnp.asarray(v), jnp.zeros(m, dtype))
-        assert bool(quadratic.woodbury_usable(lowrank, jnp.asarray(D), jnp.asarray(free), jnp.asarray(np.diagonal(M).astype(dtype))))
+        lowrank = quadratic.low_rank_hessian(jnp.asarray(C), jnp.asarray(v))
+        np.testing.assert_allclose(np.asarray(lowrank.diag, float), np.diagonal(M) - D, rtol=100 * np.finfo(dtype).eps)
+        assert bool(quadratic.woodbury_usable(lowrank, jnp.asarray(D), jnp.asarray(free)))
         both, ok = quadratic.woodbury_solve(lowrank, jnp.asarray(D), jnp.asarray(rhs), jnp.asarray(free))
         one, ok_one = quadratic.woodbury_solve(lowrank, jnp.asarray(D), jnp.asarray(rhs[:, 0]), jnp.asarray(free))
     assert bool(ok) and bool(ok_one) and both.dtype == dtype
@@ -439,10 +440,10 @@ def test_woodbury_usable_only_with_many_free_coordinates_and_one_unpenalized():
     threshold = quadratic.woodbury_min_free(n, m)
     assert n < threshold < m
     with jax.enable_x64(True):
-        lowrank = quadratic.LowRankHessian(jnp.asarray(C), jnp.asarray(v), jnp.zeros(m))
+        lowrank = quadratic.low_rank_hessian(jnp.asarray(C), jnp.asarray(v))
 
         def usable(free, D):
-            return bool(quadratic.woodbury_usable(lowrank, jnp.asarray(D), jnp.asarray(free), jnp.asarray(np.diagonal(H))))
+            return bool(quadratic.woodbury_usable(lowrank, jnp.asarray(D), jnp.asarray(free)))
 
         solve = jax.jit(lambda free, D: quadratic._free_block_solve(jnp.asarray(H), D, jnp.ones(m),
                                                                      free, False, lowrank)[0])
@@ -459,8 +460,8 @@ def test_woodbury_usable_only_with_many_free_coordinates_and_one_unpenalized():
                 want[F] = np.linalg.solve(H[np.ix_(F, F)] + np.diag(Dk[F]), np.ones(len(F)))
                 got = np.asarray(solve(jnp.asarray(free), jnp.asarray(Dk)))
                 np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-8 * np.max(np.abs(want)))
-        tall = quadratic.LowRankHessian(jnp.zeros((m, m + 1)), jnp.ones(m + 1), jnp.zeros(m))
-        assert not bool(quadratic.woodbury_usable(tall, jnp.asarray(D), jnp.ones(m, bool), jnp.ones(m)))
+        tall = quadratic.low_rank_hessian(jnp.ones((m, m + 1)), jnp.ones(m + 1))
+        assert not bool(quadratic.woodbury_usable(tall, jnp.asarray(D), jnp.ones(m, bool)))
 
 
 @pytest.mark.parametrize("compact", [True])
@@ -482,7 +483,7 @@ def test_matrix_free_subproblem_matches_the_dense_one(compact):
     gr = rng.normal(size=m) * 0.05 - H @ b
     free = (b != 0) & (lo < hi)
     with jax.enable_x64(True):
-        lowrank = quadratic.LowRankHessian(*(jnp.asarray(a) for a in (C, v, extra)))
+        lowrank = quadratic.low_rank_hessian(*(jnp.asarray(a) for a in (C, v, extra)))
         bounds = [jnp.asarray(a) for a in (l1, l2, lo, hi)]
         dense = quadratic.QuadProblem(jnp.asarray(H), *bounds)
         free_form = quadratic.QuadProblem(None, *bounds, lowrank)

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 
 from jaxreg import penalties
 
-__all__ = ["QuadProblem", "QuadSolution", "solve_quadratic"]
+__all__ = ["LowRankHessian", "QuadProblem", "QuadSolution", "low_rank_hessian", "solve_quadratic"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 # Up to this many coordinates violating at zero enter one per Newton step (no sweep); more
@@ -50,12 +50,26 @@ _FEW_ENTERING = 4
 class LowRankHessian(NamedTuple):
     """``H = cols_t diag(v) cols_t^T + diag(extra)``: the same matrix as a ``QuadProblem``'s
     ``H``, as the slots' columns ``cols_t`` (m, n) and weights ``v`` (n,) (``extra`` (m,): the
-    Levenberg-Marquardt damping, or zeros). With more free coordinates than rows, Newton
-    systems on ``H`` are solved in their n-dimensional form (``woodbury_solve``)."""
+    Levenberg-Marquardt damping, or zeros), with its diagonal ``diag`` (m,). With more free
+    coordinates than rows, Newton systems on ``H`` are solved in their n-dimensional form
+    (``woodbury_solve``). Build it with ``low_rank_hessian``, which forms ``diag`` once."""
 
     cols_t: jax.Array
     v: jax.Array
     extra: jax.Array
+    diag: jax.Array
+
+
+def low_rank_hessian(cols_t, v, extra=None, base_diagonal=None) -> LowRankHessian:
+    """``LowRankHessian`` of ``cols_t diag(v) cols_t^T + diag(extra)`` (``extra`` None: zeros).
+    ``base_diagonal`` (m,): the diagonal of ``cols_t diag(v) cols_t^T`` where the caller has it
+    (a dense ``H`` of the same weights); otherwise it is computed here (m n flops), once for
+    every solve, sweep and test that reads it."""
+    if base_diagonal is None:
+        base_diagonal = jnp.matmul(cols_t * cols_t, v, precision=_HIGHEST)
+    if extra is None:
+        extra = jnp.zeros_like(base_diagonal)
+    return LowRankHessian(cols_t, v, extra, base_diagonal + extra)
 
 
 class QuadProblem(NamedTuple):
@@ -220,11 +234,8 @@ def _factor_solve(chol, ok, rhs, free, pure_linalg=False):
 
 
 def hessian_diagonal(qp: QuadProblem):
-    """``diag(H)`` (m,), from ``H`` or, matrix-free, from the columns (m n flops)."""
-    if qp.H is not None:
-        return jnp.diagonal(qp.H)
-    lr = qp.lowrank
-    return jnp.matmul(lr.cols_t * lr.cols_t, lr.v, precision=_HIGHEST) + lr.extra
+    """``diag(H)`` (m,), from ``H`` or, matrix-free, the ``LowRankHessian``'s."""
+    return jnp.diagonal(qp.H) if qp.H is not None else qp.lowrank.diag
 
 
 def hessian_product(qp: QuadProblem, d):
@@ -264,8 +275,7 @@ def column_block_solve(lowrank: LowRankHessian, l2, rhs, free):
         return branch
 
     which = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(free))
-    curvature = jnp.matmul(cols_t * cols_t, v, precision=_HIGHEST) + D
-    top = jnp.max(jnp.where(free, curvature, 0.0))
+    top = jnp.max(jnp.where(free, lowrank.diag + l2, 0.0))
     d, ok = _retry_with_jitter(lambda shift: jax.lax.switch(which, [at_size(size) for size in sizes], shift), top, dtype,
                                jnp.zeros_like(rhs))
     return jnp.where(_rows(free, rhs) & ok, d, 0.0), ok
@@ -287,15 +297,15 @@ def _woodbury_compiled(m: int, n: int) -> bool:
     return 2 * n <= m
 
 
-def woodbury_usable(lowrank: LowRankHessian, D, free, curvature):
+def woodbury_usable(lowrank: LowRankHessian, D, free):
     """Whether ``woodbury_solve`` applies to ``(C_F^T diag(v) C_F + diag(D_F))``: enough free
     coordinates (``woodbury_min_free``) and at most one whose ``D_j`` is not clearly positive
-    (below ``sqrt(eps)`` times its curvature ``H_jj``, given as ``curvature`` (m,); that one is
-    eliminated exactly). Static n >= m: never."""
+    (below ``sqrt(eps)`` times its curvature ``lowrank.diag``; that one is eliminated
+    exactly). Static n >= m: never."""
     m, n = lowrank.cols_t.shape
     if n >= m:
         return jnp.zeros((), bool)
-    small = free & (D <= math.sqrt(float(jnp.finfo(D.dtype).eps)) * curvature)
+    small = free & (D <= math.sqrt(float(jnp.finfo(D.dtype).eps)) * lowrank.diag)
     return (jnp.sum(free) >= woodbury_min_free(n, m)) & (jnp.sum(small) <= 1)
 
 
@@ -408,13 +418,12 @@ def _free_block_solve(H, l2, rhs, free, pure_linalg, lowrank: LowRankHessian | N
     """
     if H is None:  # matrix-free
         D = l2 + lowrank.extra
-        curvature = jnp.matmul(lowrank.cols_t * lowrank.cols_t, lowrank.v, precision=_HIGHEST) + lowrank.extra
-        return jax.lax.cond(woodbury_usable(lowrank, D, free, curvature),
+        return jax.lax.cond(woodbury_usable(lowrank, D, free),
                             lambda: woodbury_solve(lowrank, D, rhs, free),
                             lambda: column_block_solve(lowrank, l2, rhs, free))
     if lowrank is not None and not pure_linalg and _woodbury_compiled(*lowrank.cols_t.shape):
         D = l2 + lowrank.extra
-        return jax.lax.cond(woodbury_usable(lowrank, D, free, jnp.diagonal(H)),
+        return jax.lax.cond(woodbury_usable(lowrank, D, free),
                             lambda: woodbury_solve(lowrank, D, rhs, free),
                             lambda: _free_block_solve(H, l2, rhs, free, pure_linalg))
     m = rhs.shape[0]
@@ -477,10 +486,9 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
             return split(woodbury_solve(exact_lowrank, D, both, free)[0])
 
         if H is None:  # matrix-free: the free block from the columns, exact as well
-            curvature = jnp.matmul(exact_lowrank.cols_t * exact_lowrank.cols_t, exact_lowrank.v, precision=_HIGHEST)
-            return jax.lax.cond(woodbury_usable(exact_lowrank, D, free, curvature), exact,
+            return jax.lax.cond(woodbury_usable(exact_lowrank, D, free), exact,
                                 lambda: split(column_block_solve(exact_lowrank, l2, both, free)[0]))
-        return jax.lax.cond(woodbury_usable(exact_lowrank, D, free, jnp.diagonal(H)), exact,
+        return jax.lax.cond(woodbury_usable(exact_lowrank, D, free), exact,
                             lambda: refined_free_solve(H, l2, rhs, free, product, refine, pure_linalg, extra_rhs))
     m = rhs.shape[0]
     dtype = rhs.dtype

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 from jaxreg import design as dsg
 from jaxreg import penalties
 from jaxreg.families import Family
-from jaxreg.solvers.quadratic import LowRankHessian, QuadProblem, compaction_order, refined_free_solve, solve_quadratic, subproblem_violation
+from jaxreg.solvers.quadratic import QuadProblem, low_rank_hessian, compaction_order, refined_free_solve, solve_quadratic, subproblem_violation
 
 __all__ = ["PathInputs", "run_path"]
 
@@ -305,14 +305,13 @@ def _solve_quadratic_family(family: Family, prob: _Problem, ws: _WorkingSet, lam
         grad = prob.c_full - jnp.matmul(sol.b, ws.gram_rows, precision=_HIGHEST)
         return ws._replace(b=sol.b, grad=grad), sol.n_iter
     slots = _SlotColumns(family, prob, ws)
-    lowrank = LowRankHessian(slots.cols_t, ws.hess_w, jnp.zeros_like(l2))
     if _matrix_free(family, ws):
         H = ws.hess  # the placeholder: no (m, m) Gram
-        qp = QuadProblem(None, l1, l2, lo, hi, lowrank)
+        qp = QuadProblem(None, l1, l2, lo, hi, low_rank_hessian(slots.cols_t, ws.hess_w))
     else:
         H, usable = _update_changed_slots(ws, slots)
         H = jax.lax.cond(usable, lambda: H, lambda: slots.gram(ws.hess_w))
-        qp = QuadProblem(H, l1, l2, lo, hi, lowrank)
+        qp = QuadProblem(H, l1, l2, lo, hi, low_rank_hessian(slots.cols_t, ws.hess_w, base_diagonal=jnp.diagonal(H)))
     sol = solve_quadratic(qp, ws.b, gr, inner_tol, budget, pure_linalg, compact_sweeps=True)
     fitted = slots.matvec(sol.b)
     grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - fitted))
@@ -472,12 +471,12 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         # Matrix-free: the weights are the whole Hessian (n numbers), always current.
         return (ws.hess if matrix_free else slots.gram(v)), v
 
-    def hessian_model(H, v, damp):
-        """The subproblem's Hessian ``H + damp * diag(H)``: dense, or as columns and weights."""
+    def hessian_model(H, plain, damp):
+        """The subproblem's Hessian ``H + damp * diag(H)``: dense, or as columns and weights
+        (from ``plain``, the undamped ``LowRankHessian``; None with fixed slots)."""
+        lowrank = None if plain is None else low_rank_hessian(plain.cols_t, plain.v, damp * plain.diag, plain.diag)
         if matrix_free:
-            diag = jnp.matmul(slots.cols_t * slots.cols_t, v, precision=_HIGHEST)
-            return None, LowRankHessian(slots.cols_t, v, damp * diag)
-        lowrank = None if slots.fixed else LowRankHessian(slots.cols_t, v, damp * jnp.diagonal(H))
+            return None, lowrank
         return H + jnp.diag(damp * jnp.diagonal(H)), lowrank
 
     def body(carry):
@@ -494,11 +493,14 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
             gr = _compute_if(~current, lambda: slots.rmatvec(prob.w * (prob.y - family.mean(eta))), grads[0][slots.idx])
         # Stationarity of the current point on the working set (gradient-based, so it stays
         # accurate far below the rounding level of the objective value).
-        H_plain, lowrank_plain = hessian_model(H, v, 0.0)
-        stationary = subproblem_violation(QuadProblem(H_plain, l1, l2, lo, hi, lowrank_plain), b, gr) <= inner_tol
+        # Matrix-free, the diagonal of the weighted columns (m n flops) is formed here, once a step.
+        plain = None
+        if matrix_free or not slots.fixed:
+            plain = low_rank_hessian(slots.cols_t, v, base_diagonal=None if matrix_free else jnp.diagonal(H))
+        stationary = subproblem_violation(QuadProblem(None if matrix_free else H, l1, l2, lo, hi, plain), b, gr) <= inner_tol
 
         def step(_):
-            H_damped, lowrank = hessian_model(H, v, damp)
+            H_damped, lowrank = hessian_model(H, plain, damp)
             qp = QuadProblem(H_damped, l1, l2, lo, hi, lowrank)
             sol = solve_quadratic(qp, b, gr, inner_tol, jnp.minimum(budget - it, _INNER_CAP), pure_linalg, feature_sign=False,
                                   compact_sweeps=not slots.fixed)
@@ -635,7 +637,7 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     def exact_product(d):
         return slots.rmatvec(curv_w * slots.matvec(d)) + l2 * d
 
-    lowrank = None if slots.fixed else LowRankHessian(slots.cols_t, curv_w, jnp.zeros_like(l2))
+    lowrank = None if slots.fixed else low_rank_hessian(slots.cols_t, curv_w)
 
     # The path's tangent at this point: differentiating the stationarity of the moving slots,
     # g(b) = l1 sign(b) + l2 b with l1, l2 proportional to lam, gives (H + diag(l2)) db/dlam =
