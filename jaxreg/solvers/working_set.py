@@ -47,7 +47,7 @@ import jax.numpy as jnp
 from jaxreg import design as dsg
 from jaxreg import penalties
 from jaxreg.families import Family
-from jaxreg.solvers.quadratic import QuadProblem, low_rank_hessian, compaction_order, refined_free_solve, solve_quadratic, subproblem_violation
+from jaxreg.solvers.quadratic import QuadProblem, compaction_order, low_rank_hessian, refined_free_solve, solve_quadratic, subproblem_violation
 
 __all__ = ["PathInputs", "run_path"]
 
@@ -68,6 +68,9 @@ _CERT_REFINE = 1
 _FULL_GRAM_MAX_P = 1022
 # Working sets of at least this many slots per row hold no (m, m) Hessian (_matrix_free).
 _MATRIX_FREE_RATIO = 4
+# Matrix-free working sets place this many entering features or more in one step when they
+# fit in the empty slots (``_place_in_empty_slots``).
+_BULK_PLACEMENT = 32
 
 
 class PathInputs(NamedTuple):
@@ -197,26 +200,38 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
     (``|g_j| / (lam l1_ratio pf_j)`` smallest) first; a feature at or beyond the boundary is
     never evicted, so two violators cannot keep evicting each other. Features placed in this
     call are not evicted. When ``required`` and a candidate finds no slot, ``overflow`` is set.
+
+    The empty slots are listed once, in slot order, and taken in turn (a feature costs
+    O(n + sqrt(p)) then); the eviction choice, a pass over the m slots, runs only once they
+    are used up. A ridge path places every feature at its second lambda: binomial 100 x 5000,
+    5000 placements at 65 us each when every one scanned the slots.
     """
     m = ws.idx.shape[0]
     p2 = prob.pf_aug.shape[0]
     slot_ids = jnp.arange(m)
     use_full_gram = ws.gram_full.shape[0] == p2
+    empty = (ws.idx == p2 - 1) & (slot_ids > 0)
+    empty_slots = compaction_order(empty)
+    n_empty = jnp.sum(empty)
 
     def cond(carry):
-        ws, queue, fresh, stop = carry
+        ws, queue, fresh, stop, placed = carry
         return (~stop) & _has_candidate(queue)
 
-    def body(carry):
-        ws, queue, fresh, _ = carry
-        j, queue = _pop_best(queue)
+    def eviction(ws, fresh):
+        """``(slot, has_slot)``: the zero slot furthest inside its KKT interval, if any."""
         threshold = lam * prob.alpha * prob.pf_aug[ws.idx]
         inside = jnp.abs(ws.grad[ws.idx]) / jnp.where(threshold > 0, threshold, 1.0)
         zero_slot = (ws.b == 0) & (prob.pf_aug[ws.idx] > 0) & (threshold > 0) & (inside < 1.0)
-        priority = jnp.where(ws.idx == p2 - 1, 3.0, jnp.where(zero_slot, 2.0 - inside, 0.0))
+        priority = jnp.where(zero_slot & (ws.idx != p2 - 1), 2.0 - inside, 0.0)
         priority = jnp.where((slot_ids > 0) & ~fresh, priority, 0.0)
-        has_slot = jnp.max(priority) > 0
-        slot = jnp.argmax(priority)
+        return jnp.argmax(priority).astype(jnp.int32), jnp.max(priority) > 0
+
+    def body(carry):
+        ws, queue, fresh, _, placed = carry
+        j, queue = _pop_best(queue)
+        slot, has_slot = jax.lax.cond(placed < n_empty, lambda: (empty_slots[placed], jnp.ones((), bool)),
+                                      lambda: eviction(ws, fresh))
 
         # Written unconditionally (the old values when there is no slot): a conditional over
         # the state would copy the (m, p + 2) Gram rows instead of updating one in place.
@@ -235,12 +250,35 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
             cols = cols.at[slot].set(jnp.where(has_slot, dsg.gather_columns(prob.design, j[None])[:, 0], cols[slot]))
         ws = ws._replace(idx=idx, b=b, gram_rows=rows, cols=cols)
         ws = ws._replace(overflow=ws.overflow | (required & ~has_slot))
-        fresh = fresh | ((slot_ids == slot) & has_slot)
-        return ws, queue, fresh, ~has_slot
+        fresh = fresh.at[slot].set(fresh[slot] | has_slot)
+        return ws, queue, fresh, ~has_slot, placed + 1
 
+    if _matrix_free(family, ws) and not _has_gram_cache(ws):
+        many = jnp.sum(score > 0)
+        bulk = (many >= _BULK_PLACEMENT) & (many <= n_empty)
+        ws = jax.lax.cond(bulk, lambda: _place_in_empty_slots(prob, ws, score, many, empty_slots), lambda: ws)
+        score = jnp.where(bulk, 0.0, score)
     fresh = jnp.zeros(m, bool)
-    ws, _, _, _ = jax.lax.while_loop(cond, body, (ws, _candidate_queue(score), fresh, jnp.zeros((), bool)))
-    return ws
+    carry = (ws, _candidate_queue(score), fresh, jnp.zeros((), bool), jnp.zeros((), jnp.int32))
+    return jax.lax.while_loop(cond, body, carry)[0]
+
+
+def _place_in_empty_slots(prob: _Problem, ws: _WorkingSet, score, many, empty_slots):
+    """``_add_features`` in one step when all ``many`` features of positive ``score`` fit in
+    the empty slots: the r-th best (lowest index among equal scores) goes to the r-th empty
+    slot (``empty_slots``: their indices first, in slot order), as the loop places them; one
+    sort of the scores and one gather of the columns. For matrix-free working sets (ridge
+    and small l1_ratio on p >> n data), where hundreds or thousands of features enter at one
+    lambda."""
+    m = ws.idx.shape[0]
+    k = min(m - 1, score.shape[0])
+    order = jnp.argsort(-score, stable=True)[:k].astype(ws.idx.dtype)
+    rank = jnp.arange(k)
+    target = jnp.where(rank < many, empty_slots[:k], m)  # m: dropped
+    idx = ws.idx.at[target].set(order, mode="drop")
+    b = ws.b.at[target].set(0.0, mode="drop")
+    cols = ws.cols.at[target].set(dsg.gather_columns(prob.design, order).T, mode="drop")
+    return ws._replace(idx=idx, b=b, cols=cols)
 
 
 def _place_initial(family: Family, prob: _Problem, ws: _WorkingSet, score):
