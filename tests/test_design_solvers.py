@@ -769,3 +769,112 @@ def test_gaussian_path_with_full_gram_matches_sklearn_enet_path():
     Xc, yc = X - X.mean(0), y - y.mean()
     _, coefs, _ = sklm.enet_path(Xc, yc, l1_ratio=0.8, alphas=res.lambdas, tol=1e-14, max_iter=100_000)
     np.testing.assert_allclose(res.coef, coefs.T, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_woodbury_solve_from_a_slot_kernel_matches_the_fresh_product(dtype):
+    """``F^T F`` from a ``SlotKernel`` (its mask less the eliminated intercept-like coordinate
+    and a few slots at zero, subtracted) gives NumPy's solution, as the fresh product does;
+    it is used only where it fits: not with damping (``D`` not proportional to the units),
+    not with more dropped slots than ``KERNEL_DOWNDATE``, not when the kernel is stale."""
+    rng = np.random.default_rng(11)
+    m, n = 400, 30
+    C, v, _ = _lowrank_system(rng, m, n, dtype)
+    unit = rng.uniform(0.5, 2.0, m).astype(dtype)
+    mask = np.ones(m, bool)
+    mask[0] = False  # the intercept: unpenalized, outside the kernel
+    unit[0] = 0.0
+    lam2 = dtype(0.03)
+    zeros = rng.permutation(np.arange(1, m))[:5]
+    free = np.ones(m, bool)
+    free[zeros] = False
+    rhs = rng.normal(size=m).astype(dtype)
+    tol = 1e-9 if dtype == np.float64 else 2e-3
+
+    def reference(D):
+        F = np.flatnonzero(free)
+        M = (C.astype(float) * v.astype(float)) @ C.T.astype(float) + np.diag(D.astype(float))
+        want = np.zeros(m)
+        want[F] = np.linalg.solve(M[np.ix_(F, F)], rhs[F].astype(float))
+        return want
+
+    with jax.enable_x64(dtype == np.float64):
+        gram = quadratic.slot_kernel_gram(jnp.asarray(C), jnp.asarray(mask), jnp.asarray(unit))
+        np.testing.assert_allclose(np.asarray(gram, float), (C[mask].T.astype(float) / unit[mask]) @ C[mask].astype(float),
+                                   rtol=50 * np.finfo(dtype).eps, atol=50 * np.finfo(dtype).eps * float(np.max(np.abs(gram))))
+
+        def solve(D, valid=True, kernel_mask=mask):
+            kernel = quadratic.SlotKernel(gram, jnp.asarray(kernel_mask), jnp.asarray(unit), jnp.asarray(valid))
+            lowrank = quadratic.low_rank_hessian(jnp.asarray(C), jnp.asarray(v), kernel=kernel)
+            used = []
+            original = quadratic._kernel_product
+
+            def counted(*args):
+                fits, thunk = original(*args)
+                used.append(bool(fits))
+                return fits, thunk
+
+            quadratic._kernel_product = counted
+            try:
+                d, ok = quadratic.woodbury_solve(lowrank, jnp.asarray(D), jnp.asarray(rhs), jnp.asarray(free))
+            finally:
+                quadratic._kernel_product = original
+            assert bool(ok)
+            return np.asarray(d, float), used[0]
+
+        D = (lam2 * unit).astype(dtype)
+        want = reference(D)
+        got, used = solve(D)
+        assert used
+        assert np.max(np.abs(got - want)) <= tol * np.max(np.abs(want))
+        damped = (D + 1e-3 * rng.uniform(0.0, 1.0, m) * mask).astype(dtype)
+        got, used = solve(damped)
+        assert not used
+        assert np.max(np.abs(got - reference(damped))) <= tol * np.max(np.abs(want))
+        assert not solve(D, valid=False)[1]
+        free_before = free.copy()
+        free[np.flatnonzero(free & mask)[:quadratic.KERNEL_DOWNDATE]] = False
+        assert not solve(D)[1]  # 5 + KERNEL_DOWNDATE slots of the mask dropped
+        free[:] = free_before
+        outside = mask.copy()
+        outside[7] = False
+        assert not solve(D, kernel_mask=outside)[1]  # a free penalized slot the kernel lacks
+
+
+@pytest.mark.parametrize("family", ["binomial", "gaussian"])
+def test_ridge_p_much_larger_than_n_path_with_the_slot_kernel_equals_the_path_without(family, monkeypatch):
+    """A ridge path on 30 x 200 (matrix-free: 201 slots) forms its Newton systems from the
+    working set's kernel (counted at run time), and its objective equals that of the same
+    path without the kernel within the two paths' certified gaps; both certify ``tol``."""
+    from jaxreg.solvers import working_set
+
+    X, y, _ = make_glmnet_benchmark(30, 200, 0.2, family=family, seed=8)
+    tol = 1e-8
+    runs = []
+    original = quadratic._kernel_product
+
+    def counted(*args):
+        fits, thunk = original(*args)
+
+        def from_kernel():
+            jax.debug.callback(lambda: runs.append(1))
+            return thunk()
+
+        return fits, from_kernel
+
+    monkeypatch.setenv("JAXREG_CACHE_DIR", "off")
+    _retrace_paths()
+    try:
+        monkeypatch.setattr(quadratic, "_kernel_product", counted)
+        fast = jaxreg.path(X, y, family=family, l1_ratio=0.0, tol=tol)
+        runs_fast = len(runs)
+        monkeypatch.setattr(working_set, "_slot_kernel", lambda prob, ws: None)
+        _retrace_paths()
+        plain = jaxreg.path(X, y, family=family, l1_ratio=0.0, tol=tol)
+    finally:
+        monkeypatch.undo()
+        _retrace_paths()
+    assert runs_fast > len(fast.lambdas) // 2 and len(runs) == runs_fast
+    assert np.all(fast.gap <= tol) and np.all(plain.gap <= tol)
+    bound = (fast.gap + plain.gap) * np.abs(plain.objective) + 1e-15
+    assert np.all(np.abs(fast.objective - plain.objective) <= bound)

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 
 from jaxreg import penalties
 
-__all__ = ["LowRankHessian", "QuadProblem", "QuadSolution", "low_rank_hessian", "solve_quadratic"]
+__all__ = ["LowRankHessian", "QuadProblem", "QuadSolution", "SlotKernel", "low_rank_hessian", "solve_quadratic"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 # Up to this many coordinates violating at zero enter one per Newton step (no sweep); more
@@ -47,29 +47,53 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 _FEW_ENTERING = 4
 
 
+class SlotKernel(NamedTuple):
+    """``gram = sum_{j in mask} c_j c_j^T / unit_j`` (n, n): the slots' columns ``c_j`` (rows of
+    a ``LowRankHessian``'s ``cols_t``) weighted by the inverse of their penalty per unit of
+    lambda (``unit`` (m,), > 0 on ``mask`` (m,)); ``valid`` (bool scalar): built for the slots
+    as they are now. Kept by the working set across Newton steps and lambdas: where every free
+    coordinate's ``D_j`` is ``lam2 * unit_j`` (no damping) and the free set is ``mask`` up to
+    a few coordinates, ``woodbury_solve`` forms ``F^T F`` from it in n^2 (times those few)
+    flops instead of n^2 m."""
+
+    gram: jax.Array
+    mask: jax.Array
+    unit: jax.Array
+    valid: jax.Array
+
+
+def slot_kernel_gram(cols_t, mask, unit):
+    """``SlotKernel.gram``: ``sum_{j in mask} c_j c_j^T / unit_j`` (n, n), n^2 m flops."""
+    scaled = cols_t * jnp.where(mask, 1.0 / jnp.where(mask, unit, 1.0), 0.0)[:, None]
+    G = jnp.matmul(scaled.T, cols_t, precision=_HIGHEST)
+    return 0.5 * (G + G.T)
+
+
 class LowRankHessian(NamedTuple):
     """``H = cols_t diag(v) cols_t^T + diag(extra)``: the same matrix as a ``QuadProblem``'s
     ``H``, as the slots' columns ``cols_t`` (m, n) and weights ``v`` (n,) (``extra`` (m,): the
-    Levenberg-Marquardt damping, or zeros), with its diagonal ``diag`` (m,). With more free
-    coordinates than rows, Newton systems on ``H`` are solved in their n-dimensional form
-    (``woodbury_solve``). Build it with ``low_rank_hessian``, which forms ``diag`` once."""
+    Levenberg-Marquardt damping, or zeros), with its diagonal ``diag`` (m,) and optionally a
+    ``SlotKernel`` of the same columns. With more free coordinates than rows, Newton systems
+    on ``H`` are solved in their n-dimensional form (``woodbury_solve``). Build it with
+    ``low_rank_hessian``, which forms ``diag`` once."""
 
     cols_t: jax.Array
     v: jax.Array
     extra: jax.Array
     diag: jax.Array
+    kernel: SlotKernel | None = None
 
 
-def low_rank_hessian(cols_t, v, extra=None, base_diagonal=None) -> LowRankHessian:
+def low_rank_hessian(cols_t, v, extra=None, base_diagonal=None, kernel: SlotKernel | None = None) -> LowRankHessian:
     """``LowRankHessian`` of ``cols_t diag(v) cols_t^T + diag(extra)`` (``extra`` None: zeros).
     ``base_diagonal`` (m,): the diagonal of ``cols_t diag(v) cols_t^T`` where the caller has it
-    (a dense ``H`` of the same weights); otherwise it is computed here (m n flops), once for
-    every solve, sweep and test that reads it."""
+    (a dense ``H`` of the same weights, or the undamped problem's); otherwise it is computed
+    here (m n flops), once for every solve, sweep and test that reads it."""
     if base_diagonal is None:
         base_diagonal = jnp.matmul(cols_t * cols_t, v, precision=_HIGHEST)
     if extra is None:
         extra = jnp.zeros_like(base_diagonal)
-    return LowRankHessian(cols_t, v, extra, base_diagonal + extra)
+    return LowRankHessian(cols_t, v, extra, base_diagonal + extra, kernel)
 
 
 class QuadProblem(NamedTuple):
@@ -329,38 +353,103 @@ def woodbury_solve(lowrank: LowRankHessian, D, rhs, free):
 
     n^2 m flops for ``F^T F`` and n^3 / 3 for its Cholesky factor, against k^3 / 3 for a
     factorization of the k x k free block: the cheaper one once k exceeds about
-    ``(n^2 m)^(1/3)`` (``woodbury_min_free``). Callers check ``woodbury_usable`` first.
+    ``(n^2 m)^(1/3)`` (``woodbury_min_free``). Callers check ``woodbury_usable`` first. With
+    a ``lowrank.kernel`` that fits (``_kernel_product``: ridge paths, elastic-net working sets
+    whose slots are nearly all non-zero), ``F^T F`` costs n^2 times a few, and the solve is
+    four passes over ``cols_t``.
     """
     cols_t, v = lowrank.cols_t, lowrank.v
     dtype = cols_t.dtype
     n = cols_t.shape[1]
-    A = cols_t * jnp.sqrt(v)[None, :]
-    norms = jnp.sum(A * A, axis=1)
+    root_v = jnp.sqrt(v)
+    # Products with A = C V^1/2 and F go through cols_t (four passes over it, no (m, n)
+    # temporaries): F^T y = V^1/2 C^T (s y) - q (gamma . s y) and F x = s (C V^1/2 x - gamma (q . x)),
+    # with s = D_P^-1/2 and gamma_j = beta (q . a_j).
+    norms = lowrank.diag - lowrank.extra  # |a_j|^2
     ratio = jnp.where(free, D / jnp.where(norms > 0, norms, 1.0), jnp.inf)
-    u = free & (jnp.arange(D.shape[0]) == jnp.argmin(ratio))
+    first = jnp.argmin(ratio)
+    has_u = jnp.any(free)
+    u = free & (jnp.arange(D.shape[0]) == first)
     P = free & ~u
-    a_u = jnp.matmul(u.astype(dtype), A, precision=_HIGHEST)
+    a_u = jnp.where(has_u, root_v * cols_t[first], 0.0)
     nu = jnp.sum(a_u * a_u)
-    D_u = jnp.sum(jnp.where(u, D, 0.0))
+    D_u = jnp.where(has_u, D[first], 0.0)
     total = nu + D_u
     safe_total = jnp.where(total > 0, total, 1.0)
-    q = a_u / jnp.sqrt(jnp.where(nu > 0, nu, 1.0))
+    root_nu = jnp.sqrt(jnp.where(nu > 0, nu, 1.0))
+    q = a_u / root_nu
     beta = 1.0 - jnp.sqrt(D_u / safe_total)
-    Aa = jnp.matmul(A, a_u, precision=_HIGHEST)  # (m,): a_j . a_u
+    Aa = jnp.matmul(cols_t, root_v * a_u, precision=_HIGHEST)  # (m,): a_j . a_u
+    gamma = beta / root_nu * Aa
     r_u = jnp.sum(jnp.where(_rows(u, rhs), rhs, 0.0), axis=0)
     rhs_p = rhs - (Aa / safe_total)[:, None] * r_u if rhs.ndim == 2 else rhs - Aa / safe_total * r_u
     scale = jnp.where(P, jax.lax.rsqrt(jnp.where(P, D, 1.0)), 0.0)
-    F = scale[:, None] * (A - (beta / jnp.sqrt(jnp.where(nu > 0, nu, 1.0)) * Aa)[:, None] * q[None, :])
-    K = jnp.eye(n, dtype=dtype) + jnp.matmul(F.T, F, precision=_HIGHEST)
+
+    def fresh_product():
+        F = scale[:, None] * (cols_t * root_v[None, :] - gamma[:, None] * q[None, :])
+        return jnp.matmul(F.T, F, precision=_HIGHEST)
+
+    if lowrank.kernel is None:
+        FtF = fresh_product()
+    else:
+        fits, from_kernel = _kernel_product(lowrank, D, P, u, q, beta)
+        FtF = jax.lax.cond(fits, from_kernel, fresh_product)
+    K = jnp.eye(n, dtype=dtype) + FtF
     chol = _lapack_cholesky(K)
     y = _rows(scale, rhs_p) * rhs_p
-    inner = jax.scipy.linalg.cho_solve((chol, True), jnp.matmul(F.T, y, precision=_HIGHEST))
-    d_p = _rows(scale, rhs_p) * (y - jnp.matmul(F, inner, precision=_HIGHEST))
-    z = jnp.matmul(A.T, d_p, precision=_HIGHEST)  # (n,) or (n, r)
+    sy = _rows(scale, y) * y
+    Fty = jnp.matmul(sy.T, cols_t, precision=_HIGHEST).T  # C^T (s y): (n,) or (n, r)
+    Fty = (root_v[:, None] * Fty - q[:, None] * jnp.matmul(gamma, sy, precision=_HIGHEST)[None, :]
+           if rhs.ndim == 2 else root_v * Fty - q * jnp.dot(gamma, sy, precision=_HIGHEST))
+    inner = jax.scipy.linalg.cho_solve((chol, True), Fty)
+    if rhs.ndim == 2:
+        F_inner = jnp.matmul(cols_t, root_v[:, None] * inner, precision=_HIGHEST) - gamma[:, None] * jnp.matmul(q, inner, precision=_HIGHEST)[None, :]
+    else:
+        F_inner = jnp.matmul(cols_t, root_v * inner, precision=_HIGHEST) - gamma * jnp.dot(q, inner, precision=_HIGHEST)
+    d_p = _rows(scale, y) * (y - _rows(scale, F_inner) * F_inner)
+    z = jnp.matmul(d_p.T, cols_t, precision=_HIGHEST).T  # C^T d_p
+    z = root_v[:, None] * z if rhs.ndim == 2 else root_v * z  # A^T d_p: (n,) or (n, r)
     d_u = (r_u - jnp.matmul(a_u, z, precision=_HIGHEST)) / safe_total
     d = jnp.where(_rows(u, rhs), d_u, d_p)
     ok = _factor_ok(chol) & jnp.all(jnp.isfinite(d)) & (~jnp.any(u) | (total > 0))
     return jnp.where(_rows(free, rhs) & ok, d, 0.0), ok
+
+
+# Free coordinates outside a SlotKernel's mask (or in it but not free: the eliminated one,
+# slots at zero) that ``_kernel_product`` subtracts; with more, F^T F is formed afresh.
+KERNEL_DOWNDATE = 16
+
+
+def _kernel_product(lowrank: LowRankHessian, D, P, u, q, beta):
+    """``(fits, thunk)``: whether ``woodbury_solve``'s ``F^T F = R V^1/2 (sum_{j in P} c_j c_j^T
+    / D_j) V^1/2 R`` can come from ``lowrank.kernel`` (``R = I - beta q q^T``), and a thunk
+    that forms it so. It fits when the kernel is valid, ``P`` is its mask less at most
+    ``KERNEL_DOWNDATE`` slots (``u`` and slots at zero, subtracted as ``C_Z^T diag(1/unit)
+    C_Z``) and ``D_P = lam2 * unit_P`` for one ``lam2 > 0`` (no damping). n^2 (KERNEL_DOWNDATE
+    + 4) flops against n^2 m."""
+    kern = lowrank.kernel
+    eps = jnp.finfo(D.dtype).eps
+    unit = jnp.where(kern.mask, kern.unit, 1.0)
+    lam2 = jnp.max(jnp.where(P, D / unit, 0.0))
+    outside = P & ~kern.mask
+    dropped = kern.mask & ~P
+    proportional = jnp.all(jnp.where(P, jnp.abs(D - lam2 * unit) <= 16 * eps * D, True))
+    fits = kern.valid & (lam2 > 0) & ~jnp.any(outside) & proportional & (jnp.sum(dropped) <= KERNEL_DOWNDATE)
+
+    def thunk():
+        cols_t, v = lowrank.cols_t, lowrank.v
+        m = cols_t.shape[0]
+        Z = compaction_order(dropped)[:min(KERNEL_DOWNDATE, m)]
+        Cz = cols_t[Z] * jnp.where(dropped[Z], jax.lax.rsqrt(unit[Z]), 0.0)[:, None]
+        G = kern.gram - jnp.matmul(Cz.T, Cz, precision=_HIGHEST)
+        root_v = jnp.sqrt(v)
+        M0 = G * (root_v[:, None] * root_v[None, :]) / lam2
+        Mq = jnp.matmul(M0, q, precision=_HIGHEST)
+        qMq = jnp.dot(q, Mq, precision=_HIGHEST)
+        outer = q[:, None] * Mq[None, :]
+        return M0 - beta * (outer + outer.T) + (beta * beta * qMq) * (q[:, None] * q[None, :])
+
+    return fits, thunk
 
 
 def _system_sizes(m: int) -> tuple[int, ...]:

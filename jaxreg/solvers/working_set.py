@@ -47,7 +47,7 @@ import jax.numpy as jnp
 from jaxreg import design as dsg
 from jaxreg import penalties
 from jaxreg.families import Family
-from jaxreg.solvers.quadratic import QuadProblem, compaction_order, low_rank_hessian, refined_free_solve, solve_quadratic, subproblem_violation
+from jaxreg.solvers.quadratic import KERNEL_DOWNDATE, QuadProblem, SlotKernel, compaction_order, low_rank_hessian, slot_kernel_gram, refined_free_solve, solve_quadratic, subproblem_violation
 
 __all__ = ["PathInputs", "run_path"]
 
@@ -131,6 +131,8 @@ class _WorkingSet(NamedTuple):
     overflow: jax.Array
     tangent: jax.Array  # with ``_uses_predictor``: (m,) d b / d lambda of the slots at the last certificate (0: none); else (1,)
     cols: jax.Array  # with ``_has_column_cache``: (m, n) the slots' standardized columns Xs_aug[:, idx]^T, one row per slot; else (1, 1)
+    kernel: jax.Array  # with ``_has_kernel``: (n, n) ``quadratic.SlotKernel.gram`` of the slots kernel_idx; else (1, 1)
+    kernel_idx: jax.Array  # with ``_has_kernel``: (m,) the slots ``kernel`` was built for (-1: none yet); else (1,)
 
 
 def _slot_penalty(prob: _Problem, idx, lam):
@@ -345,7 +347,7 @@ def _solve_quadratic_family(family: Family, prob: _Problem, ws: _WorkingSet, lam
     slots = _SlotColumns(family, prob, ws)
     if _matrix_free(family, ws):
         H = ws.hess  # the placeholder: no (m, m) Gram
-        qp = QuadProblem(None, l1, l2, lo, hi, low_rank_hessian(slots.cols_t, ws.hess_w))
+        qp = QuadProblem(None, l1, l2, lo, hi, low_rank_hessian(slots.cols_t, ws.hess_w, kernel=_slot_kernel(prob, ws)))
     else:
         H, usable = _update_changed_slots(ws, slots)
         H = jax.lax.cond(usable, lambda: H, lambda: slots.gram(ws.hess_w))
@@ -385,6 +387,37 @@ def _matrix_free(family: Family, ws: _WorkingSet) -> bool:
     ridge): forming the Hessian costs n m^2 flops and m^2 numbers there, a Newton system in its
     n-dimensional form n^2 m."""
     return _has_column_cache(ws) and ws.hess.shape[0] != ws.idx.shape[0]
+
+
+def _has_kernel(ws: _WorkingSet) -> bool:
+    """Static: the working set keeps a ``quadratic.SlotKernel`` (matrix-free working sets)."""
+    return ws.kernel_idx.shape[0] == ws.idx.shape[0]
+
+
+def _kernel_slots(prob: _Problem, ws: _WorkingSet):
+    """The slots a kernel covers: penalized features (not the intercept or empty slots)."""
+    return (ws.idx < prob.design.n_features) & (prob.pf_aug[ws.idx] > 0)
+
+
+def _slot_kernel(prob: _Problem, ws: _WorkingSet) -> SlotKernel | None:
+    """The working set's kernel for ``quadratic.woodbury_solve``, or None without one."""
+    if not _has_kernel(ws):
+        return None
+    return SlotKernel(ws.kernel, _kernel_slots(prob, ws), prob.pf_aug[ws.idx], jnp.all(ws.kernel_idx == ws.idx))
+
+
+def _refresh_kernel(prob: _Problem, ws: _WorkingSet) -> _WorkingSet:
+    """Rebuild the kernel (n^2 m flops) when the slots changed since it was built and at most
+    ``KERNEL_DOWNDATE - 1`` of them are at zero (the solves subtract those and the eliminated
+    coordinate): a ridge path builds it once, after its features entered; an elastic-net path
+    whenever its working set is nearly all non-zero."""
+    covered = _kernel_slots(prob, ws)
+    stale = jnp.any(ws.kernel_idx != ws.idx)
+    few_zeros = jnp.sum(covered & (ws.b == 0)) < KERNEL_DOWNDATE
+    kernel, kernel_idx = _compute_if(stale & few_zeros,
+                                     lambda: (slot_kernel_gram(ws.cols, covered, prob.pf_aug[ws.idx]), ws.idx),
+                                     (ws.kernel, ws.kernel_idx))
+    return ws._replace(kernel=kernel, kernel_idx=kernel_idx)
 
 
 def _fixed_slots(family: Family, prob: _Problem, m: int) -> bool:
@@ -512,7 +545,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
     def hessian_model(H, plain, damp):
         """The subproblem's Hessian ``H + damp * diag(H)``: dense, or as columns and weights
         (from ``plain``, the undamped ``LowRankHessian``; None with fixed slots)."""
-        lowrank = None if plain is None else low_rank_hessian(plain.cols_t, plain.v, damp * plain.diag, plain.diag)
+        lowrank = None if plain is None else plain._replace(extra=damp * plain.diag, diag=(1.0 + damp) * plain.diag)
         if matrix_free:
             return None, lowrank
         return H + jnp.diag(damp * jnp.diagonal(H)), lowrank
@@ -534,7 +567,8 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         # Matrix-free, the diagonal of the weighted columns (m n flops) is formed here, once a step.
         plain = None
         if matrix_free or not slots.fixed:
-            plain = low_rank_hessian(slots.cols_t, v, base_diagonal=None if matrix_free else jnp.diagonal(H))
+            plain = low_rank_hessian(slots.cols_t, v, base_diagonal=None if matrix_free else jnp.diagonal(H),
+                                     kernel=_slot_kernel(prob, ws))
         stationary = subproblem_violation(QuadProblem(None if matrix_free else H, l1, l2, lo, hi, plain), b, gr) <= inner_tol
 
         def step(_):
@@ -675,7 +709,7 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     def exact_product(d):
         return slots.rmatvec(curv_w * slots.matvec(d)) + l2 * d
 
-    lowrank = None if slots.fixed else low_rank_hessian(slots.cols_t, curv_w)
+    lowrank = None if slots.fixed else low_rank_hessian(slots.cols_t, curv_w, kernel=_slot_kernel(prob, ws))
 
     # The path's tangent at this point: differentiating the stationarity of the moving slots,
     # g(b) = l1 sign(b) + l2 b with l1, l2 proportional to lam, gives (H + diag(l2)) db/dlam =
@@ -890,6 +924,8 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
         # Round 0 adds the strong set (no slot: skipped); later rounds add KKT violators (no
         # slot: overflow). One call site keeps one copy of this loop in the program.
         ws = _add_features(family, prob, ws, score, rounds > 0, lam)
+        if _has_kernel(ws):
+            ws = _refresh_kernel(prob, ws)
         budget = max_iter - it
         if family.is_quadratic:
             ws, used = _solve_quadratic_family(family, prob, ws, lam, inner_tol, budget, pure_linalg)
@@ -1058,7 +1094,8 @@ def run_path(
     ws = _WorkingSet(idx0, jnp.zeros(m, dtype).at[0].set(b0_init), gram0, jnp.zeros(n, dtype), c_full,
                      jnp.zeros(p + 2, dtype), hess0, hess_idx0, hess_w0, full, jnp.zeros((), bool), jnp.zeros((), bool),
                      jnp.zeros(m if _uses_predictor(family) else 1, dtype),
-                     jnp.zeros((m, n) if column_cache else (1, 1), dtype))
+                     jnp.zeros((m, n) if column_cache else (1, 1), dtype),
+                     jnp.zeros((n, n) if matrix_free else (1, 1), dtype), jnp.full((m,) if matrix_free else (1,), -1, jnp.int32))
     must = (pf_aug == 0) & (lo_aug < hi_aug)
     must = must.at[p].set(False).at[p + 1].set(False)
     warm = (b_aug_init != 0) & ~must
