@@ -634,14 +634,16 @@ def _glm_state_at(X, y, beta, intercept, lam, l1_ratio):
     b_std = jnp.asarray(beta) * design.scale
     b = jnp.concatenate([jnp.asarray([intercept + jnp.dot(design.center, jnp.asarray(beta))]), b_std])
     ws0 = wsm._WorkingSet(idx, jnp.zeros(p + 1), jnp.zeros((1, 1)), jnp.zeros(n), jnp.zeros(p + 2), jnp.zeros(p + 2), jnp.zeros((1, 1)),
-                          idx, jnp.zeros(1), jnp.zeros((1, 1)), jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros(p + 1), jnp.zeros((1, 1)))
+                          idx, jnp.zeros(1), jnp.zeros((1, 1)), jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros(p + 1), jnp.zeros((1, 1)),
+                          jnp.zeros((1, 1)), jnp.full((1,), -1, jnp.int32))
     slots = wsm._SlotColumns(fam, prob, ws0)
     eta = slots.matvec(b)
     grad, grad_curv = wsm._glm_gradients(fam, prob, eta)
     hess_w = wsm._hessian_weights(fam, prob, eta)
     H = slots.gram(hess_w)
     ws = wsm._WorkingSet(idx, b, jnp.zeros((1, 1)), eta, grad, grad_curv, H, idx, hess_w, jnp.zeros((1, 1)),
-                         jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros(p + 1), jnp.zeros((1, 1)))
+                         jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros(p + 1), jnp.zeros((1, 1)),
+                         jnp.zeros((1, 1)), jnp.full((1,), -1, jnp.int32))
     return fam, prob, ws, H, design.scale
 
 
