@@ -835,8 +835,13 @@ def test_woodbury_solve_from_a_slot_kernel_matches_the_fresh_product(dtype):
         assert np.max(np.abs(got - reference(damped))) <= tol * np.max(np.abs(want))
         assert not solve(D, valid=False)[1]
         free_before = free.copy()
+        free[np.flatnonzero(free & mask)[:30]] = False  # 35 dropped: the larger downdate
+        got, used = solve(D)
+        assert used
+        want = reference(D)
+        assert np.max(np.abs(got - want)) <= tol * np.max(np.abs(want))
         free[np.flatnonzero(free & mask)[:quadratic.KERNEL_DOWNDATE]] = False
-        assert not solve(D)[1]  # 5 + KERNEL_DOWNDATE slots of the mask dropped
+        assert not solve(D)[1]  # 35 + KERNEL_DOWNDATE slots of the mask dropped
         free[:] = free_before
         outside = mask.copy()
         outside[7] = False
