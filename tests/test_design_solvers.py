@@ -852,10 +852,14 @@ def test_woodbury_solve_from_a_slot_kernel_matches_the_fresh_product(dtype):
 def test_ridge_p_much_larger_than_n_path_with_the_slot_kernel_equals_the_path_without(family, monkeypatch):
     """A ridge path on 30 x 200 (matrix-free: 201 slots) forms its Newton systems from the
     working set's kernel (counted at run time), and its objective equals that of the same
-    path without the kernel within the two paths' certified gaps; both certify ``tol``."""
+    path without the kernel within the two paths' certified gaps; both certify ``tol``. The
+    binomial path has unequal penalty factors and observation weights (the kernel's columns
+    are weighted by 1 / pf; the weights enter V)."""
     from jaxreg.solvers import working_set
 
     X, y, _ = make_glmnet_benchmark(30, 200, 0.2, family=family, seed=8)
+    rng = np.random.default_rng(8)
+    options = {} if family == "gaussian" else {"penalty_factor": rng.uniform(0.5, 2.0, 200), "sample_weight": rng.uniform(0.5, 1.5, 30)}
     tol = 1e-8
     runs = []
     original = quadratic._kernel_product
@@ -873,11 +877,11 @@ def test_ridge_p_much_larger_than_n_path_with_the_slot_kernel_equals_the_path_wi
     _retrace_paths()
     try:
         monkeypatch.setattr(quadratic, "_kernel_product", counted)
-        fast = jaxreg.path(X, y, family=family, l1_ratio=0.0, tol=tol)
+        fast = jaxreg.path(X, y, family=family, l1_ratio=0.0, tol=tol, **options)
         runs_fast = len(runs)
         monkeypatch.setattr(working_set, "_slot_kernel", lambda prob, ws: None)
         _retrace_paths()
-        plain = jaxreg.path(X, y, family=family, l1_ratio=0.0, tol=tol)
+        plain = jaxreg.path(X, y, family=family, l1_ratio=0.0, tol=tol, **options)
     finally:
         monkeypatch.undo()
         _retrace_paths()
