@@ -31,6 +31,14 @@ certificate's Newton correction computes with the same factorization, kept when 
 objective. Measured (in-process A/B): 17-20% fewer inner iterations, logistic 1000 x 100
 paths 10-19% faster, 5000 x 100 2% (benchmarks/README.md, fourteenth session).
 
+Working sets with at least ``_MATRIX_FREE_RATIO`` slots per row (elastic net with a small
+l1_ratio, and ridge, on p >> n data) hold no (m, m) Hessian (``_matrix_free``): products,
+sweeps and Newton systems go through the slots' columns, the systems in their n-dimensional
+form (``quadratic.woodbury_solve``). They also keep the n x n kernel ``sum_j c_j c_j^T / pf_j``
+of their slots (``quadratic.SlotKernel``, rebuilt when the slots change), from which a Newton
+system with nearly every slot free costs n^2 flops instead of n^2 m: a ridge path builds it
+once.
+
 If a violator finds no slot (more non-zero coefficients than capacity), the program stops
 at that lambda with ``overflow`` set; the caller doubles the capacity and resumes from that
 lambda with the same warm start (at most log2(p) compilations).
