@@ -635,7 +635,7 @@ def _glm_state_at(X, y, beta, intercept, lam, l1_ratio):
     b = jnp.concatenate([jnp.asarray([intercept + jnp.dot(design.center, jnp.asarray(beta))]), b_std])
     ws0 = wsm._WorkingSet(idx, jnp.zeros(p + 1), jnp.zeros((1, 1)), jnp.zeros(n), jnp.zeros(p + 2), jnp.zeros(p + 2), jnp.zeros((1, 1)),
                           idx, jnp.zeros(1), jnp.zeros((1, 1)), jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros(p + 1), jnp.zeros((1, 1)),
-                          jnp.zeros((1, 1)), jnp.full((1,), -1, jnp.int32))
+                          jnp.zeros((1, 1)), jnp.full((1,), -1, jnp.int32), jnp.zeros((1,), bool))
     slots = wsm._SlotColumns(fam, prob, ws0)
     eta = slots.matvec(b)
     grad, grad_curv = wsm._glm_gradients(fam, prob, eta)
@@ -643,7 +643,7 @@ def _glm_state_at(X, y, beta, intercept, lam, l1_ratio):
     H = slots.gram(hess_w)
     ws = wsm._WorkingSet(idx, b, jnp.zeros((1, 1)), eta, grad, grad_curv, H, idx, hess_w, jnp.zeros((1, 1)),
                          jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros(p + 1), jnp.zeros((1, 1)),
-                         jnp.zeros((1, 1)), jnp.full((1,), -1, jnp.int32))
+                         jnp.zeros((1, 1)), jnp.full((1,), -1, jnp.int32), jnp.zeros((1,), bool))
     return fam, prob, ws, H, design.scale
 
 
@@ -806,7 +806,8 @@ def test_woodbury_solve_from_a_slot_kernel_matches_the_fresh_product(dtype):
                                    rtol=50 * np.finfo(dtype).eps, atol=50 * np.finfo(dtype).eps * float(np.max(np.abs(gram))))
 
         def solve(D, valid=True, kernel_mask=mask):
-            kernel = quadratic.SlotKernel(gram, jnp.asarray(kernel_mask), jnp.asarray(unit), jnp.asarray(valid))
+            kernel_gram = gram if kernel_mask is mask else quadratic.slot_kernel_gram(jnp.asarray(C), jnp.asarray(kernel_mask), jnp.asarray(unit))
+            kernel = quadratic.SlotKernel(kernel_gram, jnp.asarray(kernel_mask), jnp.asarray(unit), jnp.asarray(valid))
             lowrank = quadratic.low_rank_hessian(jnp.asarray(C), jnp.asarray(v), kernel=kernel)
             used = []
             original = quadratic._kernel_product
@@ -844,8 +845,11 @@ def test_woodbury_solve_from_a_slot_kernel_matches_the_fresh_product(dtype):
         assert not solve(D)[1]  # 35 + KERNEL_DOWNDATE slots of the mask dropped
         free[:] = free_before
         outside = mask.copy()
-        outside[7] = False
-        assert not solve(D, kernel_mask=outside)[1]  # a free penalized slot the kernel lacks
+        outside[7] = False  # a free penalized slot the kernel lacks (filled since it was built): added
+        got, used = solve(D, kernel_mask=outside)
+        want = reference(D)
+        assert used
+        assert np.max(np.abs(got - want)) <= tol * np.max(np.abs(want))
 
 
 @pytest.mark.parametrize("family", ["binomial", "gaussian"])

@@ -50,11 +50,11 @@ _FEW_ENTERING = 4
 class SlotKernel(NamedTuple):
     """``gram = sum_{j in mask} c_j c_j^T / unit_j`` (n, n): the slots' columns ``c_j`` (rows of
     a ``LowRankHessian``'s ``cols_t``) weighted by the inverse of their penalty per unit of
-    lambda (``unit`` (m,), > 0 on ``mask`` (m,)); ``valid`` (bool scalar): built for the slots
-    as they are now. Kept by the working set across Newton steps and lambdas: where every free
-    coordinate's ``D_j`` is ``lam2 * unit_j`` (no damping) and the free set is ``mask`` up to
-    a few coordinates, ``woodbury_solve`` forms ``F^T F`` from it in n^2 (times those few)
-    flops instead of n^2 m."""
+    lambda (``unit`` (m,), > 0 on ``mask`` (m,)); ``valid`` (bool scalar): the slots of
+    ``mask`` hold the features it was built for. Kept by the working set across Newton steps
+    and lambdas: where every free coordinate's ``D_j`` is ``lam2 * unit_j`` (no damping) and
+    the free set differs from ``mask`` in a few coordinates, ``woodbury_solve`` forms ``F^T F``
+    from it in n^2 (times those few) flops instead of n^2 m."""
 
     gram: jax.Array
     mask: jax.Array
@@ -415,44 +415,47 @@ def woodbury_solve(lowrank: LowRankHessian, D, rhs, free):
     return jnp.where(_rows(free, rhs) & ok, d, 0.0), ok
 
 
-# Slots in a SlotKernel's mask but not free (the eliminated coordinate, slots at zero) that
-# ``_kernel_product`` subtracts; with more, F^T F is formed afresh. 64 rather than 16: p >> n
-# paths at l1_ratio 0.1 ran 0.89-0.96x as long (A/B, twenty-fifth session).
+# Slots in which a free set may differ from a SlotKernel's mask (the eliminated coordinate and
+# slots at zero subtracted, newly free slots added) in ``_kernel_product``; with more, F^T F is
+# formed afresh. 64 rather than 16: p >> n paths at l1_ratio 0.1 ran 0.89-0.96x as long (A/B,
+# twenty-fifth session).
 KERNEL_DOWNDATE = 64
 
 
 def _kernel_product(lowrank: LowRankHessian, D, P, u, q, beta):
     """``(fits, thunk)``: whether ``woodbury_solve``'s ``F^T F = R V^1/2 (sum_{j in P} c_j c_j^T
     / D_j) V^1/2 R`` can come from ``lowrank.kernel`` (``R = I - beta q q^T``), and a thunk
-    that forms it so. It fits when the kernel is valid, ``P`` is its mask less at most
-    ``KERNEL_DOWNDATE`` slots (``u`` and slots at zero, subtracted as ``C_Z^T diag(1/unit)
-    C_Z``) and ``D_P = lam2 * unit_P`` for one ``lam2 > 0`` (no damping). n^2 (KERNEL_DOWNDATE
-    + 4) flops against n^2 m."""
+    that forms it so. It fits when the kernel is valid, ``P`` differs from its mask in at
+    most ``KERNEL_DOWNDATE`` slots (``u`` and slots at zero subtracted, slots freed since it
+    was built added: ``C_Z^T diag(+-1 / unit) C_Z``), every ``P`` slot is penalized and
+    ``D_P = lam2 * unit_P`` for one ``lam2 > 0`` (no damping). n^2 (KERNEL_DOWNDATE + 4) flops
+    against n^2 m."""
     kern = lowrank.kernel
     eps = jnp.finfo(D.dtype).eps
-    unit = jnp.where(kern.mask, kern.unit, 1.0)
+    penalized = kern.unit > 0
+    unit = jnp.where(penalized, kern.unit, 1.0)
     lam2 = jnp.max(jnp.where(P, D / unit, 0.0))
-    outside = P & ~kern.mask
-    dropped = kern.mask & ~P
-    proportional = jnp.all(jnp.where(P, jnp.abs(D - lam2 * unit) <= 16 * eps * D, True))
-    fits = kern.valid & (lam2 > 0) & ~jnp.any(outside) & proportional & (jnp.sum(dropped) <= KERNEL_DOWNDATE)
+    changed = P ^ kern.mask
+    proportional = jnp.all(jnp.where(P, penalized & (jnp.abs(D - lam2 * unit) <= 16 * eps * D), True))
+    fits = kern.valid & (lam2 > 0) & proportional & (jnp.sum(changed) <= KERNEL_DOWNDATE)
 
     def thunk():
         cols_t, v = lowrank.cols_t, lowrank.v
         m = cols_t.shape[0]
-        order = compaction_order(dropped)
+        order = compaction_order(changed)
+        sign = jnp.where(P, 1.0, -1.0)
 
-        def downdate(size):
-            def subtract():
+        def update(size):
+            def rank_k():
                 Z = order[:size]
-                Cz = cols_t[Z] * jnp.where(dropped[Z], jax.lax.rsqrt(unit[Z]), 0.0)[:, None]
-                return kern.gram - jnp.matmul(Cz.T, Cz, precision=_HIGHEST)
+                Cz = cols_t[Z] * jnp.where(changed[Z], jax.lax.rsqrt(unit[Z]), 0.0)[:, None]
+                return kern.gram + jnp.matmul((Cz * sign[Z][:, None]).T, Cz, precision=_HIGHEST)
 
-            return subtract
+            return rank_k
 
         # Mostly the eliminated coordinate alone (ridge): 16 rows; up to KERNEL_DOWNDATE else.
         small = min(16, KERNEL_DOWNDATE, m)
-        G = jax.lax.cond(jnp.sum(dropped) <= small, downdate(small), downdate(min(KERNEL_DOWNDATE, m)))
+        G = jax.lax.cond(jnp.sum(changed) <= small, update(small), update(min(KERNEL_DOWNDATE, m)))
         root_v = jnp.sqrt(v)
         M0 = G * (root_v[:, None] * root_v[None, :]) / lam2
         Mq = jnp.matmul(M0, q, precision=_HIGHEST)

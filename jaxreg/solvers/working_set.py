@@ -140,7 +140,8 @@ class _WorkingSet(NamedTuple):
     tangent: jax.Array  # with ``_uses_predictor``: (m,) d b / d lambda of the slots at the last certificate (0: none); else (1,)
     cols: jax.Array  # with ``_has_column_cache``: (m, n) the slots' standardized columns Xs_aug[:, idx]^T, one row per slot; else (1, 1)
     kernel: jax.Array  # with ``_has_kernel``: (n, n) ``quadratic.SlotKernel.gram`` of the slots kernel_idx; else (1, 1)
-    kernel_idx: jax.Array  # with ``_has_kernel``: (m,) the slots ``kernel`` was built for (-1: none yet); else (1,)
+    kernel_idx: jax.Array  # with ``_has_kernel``: (m,) the slots' features when ``kernel`` was built; else (1,)
+    kernel_mask: jax.Array  # with ``_has_kernel``: (m,) the slots ``kernel`` sums over (none at first); else (1,)
 
 
 def _slot_penalty(prob: _Problem, idx, lam):
@@ -415,25 +416,31 @@ def _kernel_slots(prob: _Problem, ws: _WorkingSet):
     return (ws.idx < prob.design.n_features) & (prob.pf_aug[ws.idx] > 0)
 
 
+def _kernel_valid(ws: _WorkingSet):
+    """Whether every slot the kernel sums over still holds the feature it was built with (a
+    slot filled since then is not in the kernel: the solves add it)."""
+    return jnp.all(jnp.where(ws.kernel_mask, ws.kernel_idx == ws.idx, True))
+
+
 def _slot_kernel(prob: _Problem, ws: _WorkingSet) -> SlotKernel | None:
     """The working set's kernel for ``quadratic.woodbury_solve``, or None without one."""
     if not _has_kernel(ws):
         return None
-    return SlotKernel(ws.kernel, _kernel_slots(prob, ws), prob.pf_aug[ws.idx], jnp.all(ws.kernel_idx == ws.idx))
+    return SlotKernel(ws.kernel, ws.kernel_mask, prob.pf_aug[ws.idx], _kernel_valid(ws))
 
 
-def _refresh_kernel(prob: _Problem, ws: _WorkingSet) -> _WorkingSet:
-    """Rebuild the kernel (n^2 m flops) when the slots changed since it was built and at most
-    ``KERNEL_DOWNDATE - 1`` of them are at zero (the solves subtract those and the eliminated
-    coordinate): a ridge path builds it once, after its features entered; an elastic-net path
-    whenever its working set is nearly all non-zero."""
-    covered = _kernel_slots(prob, ws)
-    stale = jnp.any(ws.kernel_idx != ws.idx)
-    few_zeros = jnp.sum(covered & (ws.b == 0)) < KERNEL_DOWNDATE
-    kernel, kernel_idx = _compute_if(stale & few_zeros,
-                                     lambda: (slot_kernel_gram(ws.cols, covered, prob.pf_aug[ws.idx]), ws.idx),
-                                     (ws.kernel, ws.kernel_idx))
-    return ws._replace(kernel=kernel, kernel_idx=kernel_idx)
+def _refresh_kernel(prob: _Problem, ws: _WorkingSet, lam) -> _WorkingSet:
+    """Rebuild the kernel (n^2 m flops) over the slots free at the current point when a slot
+    it sums over was refilled, or when more than ``KERNEL_DOWNDATE // 2`` slots are free now
+    and not in it or the reverse (the solves add or subtract up to ``KERNEL_DOWNDATE``): a
+    ridge path builds it once, at the lambda its features enter."""
+    l1, _, lo, hi = _slot_penalty(prob, ws.idx, lam)
+    free = _kernel_slots(prob, ws) & (lo < ws.b) & (ws.b < hi) & ((ws.b != 0) | (l1 == 0))
+    wanted = ~_kernel_valid(ws) | (jnp.sum(free ^ ws.kernel_mask) > KERNEL_DOWNDATE // 2)
+    kernel, kernel_idx, kernel_mask = _compute_if(
+        wanted, lambda: (slot_kernel_gram(ws.cols, free, prob.pf_aug[ws.idx]), ws.idx, free),
+        (ws.kernel, ws.kernel_idx, ws.kernel_mask))
+    return ws._replace(kernel=kernel, kernel_idx=kernel_idx, kernel_mask=kernel_mask)
 
 
 def _fixed_slots(family: Family, prob: _Problem, m: int) -> bool:
@@ -941,7 +948,7 @@ def _solve_one_lambda(family, prob, ws, lam, lam_prev, tol, max_iter, inner_tol0
         # slot: overflow). One call site keeps one copy of this loop in the program.
         ws = _add_features(family, prob, ws, score, rounds > 0, lam)
         if _has_kernel(ws):
-            ws = _refresh_kernel(prob, ws)
+            ws = _refresh_kernel(prob, ws, lam)
         budget = max_iter - it
         if family.is_quadratic:
             ws, used = _solve_quadratic_family(family, prob, ws, lam, inner_tol, budget, pure_linalg)
@@ -1111,7 +1118,8 @@ def run_path(
                      jnp.zeros(p + 2, dtype), hess0, hess_idx0, hess_w0, full, jnp.zeros((), bool), jnp.zeros((), bool),
                      jnp.zeros(m if _uses_predictor(family) else 1, dtype),
                      jnp.zeros((m, n) if column_cache else (1, 1), dtype),
-                     jnp.zeros((n, n) if matrix_free else (1, 1), dtype), jnp.full((m,) if matrix_free else (1,), -1, jnp.int32))
+                     jnp.zeros((n, n) if matrix_free else (1, 1), dtype), jnp.full((m,) if matrix_free else (1,), -1, jnp.int32),
+                     jnp.zeros((m,) if matrix_free else (1,), bool))
     must = (pf_aug == 0) & (lo_aug < hi_aug)
     must = must.at[p].set(False).at[p + 1].set(False)
     warm = (b_aug_init != 0) & ~must
