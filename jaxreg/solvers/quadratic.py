@@ -333,6 +333,16 @@ def woodbury_usable(lowrank: LowRankHessian, D, free):
     return (jnp.sum(free) >= woodbury_min_free(n, m)) & (jnp.sum(small) <= 1)
 
 
+def matrix_free_solve(lowrank: LowRankHessian, l2, rhs, free):
+    """``(d, ok)`` with ``(C_F^T V C_F + diag(extra_F + l2_F)) d_F = rhs_F`` for a problem held
+    only as columns and weights: in the n-dimensional form where ``woodbury_usable``, else
+    from the gathered free columns (``column_block_solve``). ``rhs`` (m,) or (m, r)."""
+    D = l2 + lowrank.extra
+    return jax.lax.cond(woodbury_usable(lowrank, D, free),
+                        lambda: woodbury_solve(lowrank, D, rhs, free),
+                        lambda: column_block_solve(lowrank, l2, rhs, free))
+
+
 def woodbury_solve(lowrank: LowRankHessian, D, rhs, free):
     """``d`` with ``(C_F^T V C_F + diag(D_F)) d_F = rhs_F`` on the free set ``F`` (0 elsewhere),
     in the n-dimensional form: ``(d, ok)``.
@@ -392,7 +402,7 @@ def woodbury_solve(lowrank: LowRankHessian, D, rhs, free):
     if lowrank.kernel is None:
         FtF = fresh_product()
     else:
-        fits, from_kernel = _kernel_product(lowrank, D, P, u, q, beta)
+        fits, from_kernel = _kernel_product(lowrank, D, P, root_v, q, beta)
         FtF = jax.lax.cond(fits, from_kernel, fresh_product)
     K = jnp.eye(n, dtype=dtype) + FtF
     chol = _lapack_cholesky(K)
@@ -422,8 +432,8 @@ def woodbury_solve(lowrank: LowRankHessian, D, rhs, free):
 KERNEL_DOWNDATE = 64
 
 
-def _kernel_product(lowrank: LowRankHessian, D, P, u, q, beta):
-    """``(fits, thunk)``: whether ``woodbury_solve``'s ``F^T F = R V^1/2 (sum_{j in P} c_j c_j^T
+def _kernel_product(lowrank: LowRankHessian, D, P, root_v, q, beta):
+    """``(fits, thunk)`` (``root_v``: ``sqrt(lowrank.v)``): whether ``woodbury_solve``'s ``F^T F = R V^1/2 (sum_{j in P} c_j c_j^T
     / D_j) V^1/2 R`` can come from ``lowrank.kernel`` (``R = I - beta q q^T``), and a thunk
     that forms it so. It fits when the kernel is valid, ``P`` differs from its mask in at
     most ``KERNEL_DOWNDATE`` slots (``u`` and slots at zero subtracted, slots freed since it
@@ -440,7 +450,7 @@ def _kernel_product(lowrank: LowRankHessian, D, P, u, q, beta):
     fits = kern.valid & (lam2 > 0) & proportional & (jnp.sum(changed) <= KERNEL_DOWNDATE)
 
     def thunk():
-        cols_t, v = lowrank.cols_t, lowrank.v
+        cols_t = lowrank.cols_t
         m = cols_t.shape[0]
         order = compaction_order(changed)
         sign = jnp.where(P, 1.0, -1.0)
@@ -456,7 +466,6 @@ def _kernel_product(lowrank: LowRankHessian, D, P, u, q, beta):
         # Mostly the eliminated coordinate alone (ridge): 16 rows; up to KERNEL_DOWNDATE else.
         small = min(16, KERNEL_DOWNDATE, m)
         G = jax.lax.cond(jnp.sum(changed) <= small, update(small), update(min(KERNEL_DOWNDATE, m)))
-        root_v = jnp.sqrt(v)
         M0 = G * (root_v[:, None] * root_v[None, :]) / lam2
         Mq = jnp.matmul(M0, q, precision=_HIGHEST)
         qMq = jnp.dot(q, Mq, precision=_HIGHEST)
@@ -519,11 +528,8 @@ def _free_block_solve(H, l2, rhs, free, pure_linalg, lowrank: LowRankHessian | N
     the program. Vmapped programs (``pure_linalg``) solve at full size: under ``vmap`` every
     branch of a switch would run.
     """
-    if H is None:  # matrix-free
-        D = l2 + lowrank.extra
-        return jax.lax.cond(woodbury_usable(lowrank, D, free),
-                            lambda: woodbury_solve(lowrank, D, rhs, free),
-                            lambda: column_block_solve(lowrank, l2, rhs, free))
+    if H is None:
+        return matrix_free_solve(lowrank, l2, rhs, free)
     if lowrank is not None and not pure_linalg and _woodbury_compiled(*lowrank.cols_t.shape):
         D = l2 + lowrank.extra
         return jax.lax.cond(woodbury_usable(lowrank, D, free),
@@ -588,9 +594,8 @@ def refined_free_solve(H, l2, rhs, free, product, refine: int, pure_linalg=False
         def exact():
             return split(woodbury_solve(exact_lowrank, D, both, free)[0])
 
-        if H is None:  # matrix-free: the free block from the columns, exact as well
-            return jax.lax.cond(woodbury_usable(exact_lowrank, D, free), exact,
-                                lambda: split(column_block_solve(exact_lowrank, l2, both, free)[0]))
+        if H is None:  # matrix-free: exact either way
+            return split(matrix_free_solve(exact_lowrank, l2, both, free)[0])
         return jax.lax.cond(woodbury_usable(exact_lowrank, D, free), exact,
                             lambda: refined_free_solve(H, l2, rhs, free, product, refine, pure_linalg, extra_rhs))
     m = rhs.shape[0]

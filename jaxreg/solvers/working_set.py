@@ -224,9 +224,9 @@ def _add_features(family: Family, prob: _Problem, ws: _WorkingSet, score, requir
     slot_ids = jnp.arange(m)
     use_full_gram = ws.gram_full.shape[0] == p2
     matrix_free = _matrix_free(family, ws)
-    empty = (ws.idx == p2 - 1) & (slot_ids > 0)
-    empty_slots = compaction_order(empty) if matrix_free else None
-    n_empty = jnp.sum(empty)
+    if matrix_free:
+        empty = (ws.idx == p2 - 1) & (slot_ids > 0)
+        empty_slots, n_empty = compaction_order(empty), jnp.sum(empty)
 
     def cond(carry):
         ws, queue, fresh, stop, placed = carry
