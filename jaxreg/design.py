@@ -489,6 +489,28 @@ def centered_gram(X, w, center):
     return _fold_row_blocks(X, w, lambda G, Xb, wb: gram_step(G, Xb, wb, center), jnp.zeros((X.shape[1],) * 2, X.dtype))
 
 
+def centered_kernel(X, center, column_weight):
+    """``(X - 1 m^T) diag(column_weight) (X - 1 m^T)^T`` (n, n) for X (n, p), ``m`` = ``center``
+    (p,), in one pass over blocks of columns of X, each centered before its product (as in
+    ``centered_gram``), so that the only temporary is one block."""
+    n, p = X.shape
+    cols = max(1, min(p, _BLOCK_BYTES // max(1, n * X.dtype.itemsize)))
+    plain = not isinstance(X, (RowShifted, Transposed, FlatShifted))
+
+    def add_block(kernel, start, first_new):
+        idx = start + jnp.arange(cols)
+        Xb = jax.lax.dynamic_slice_in_dim(X, start, cols, 1) if plain else _take_columns(X, idx)
+        Xb = Xb - center[idx]
+        # A last block shifted back to end at column p repeats columns an earlier one covered.
+        weight = jnp.where(idx >= first_new, column_weight[idx], 0.0)
+        return kernel + jnp.matmul(Xb * weight, Xb.T, precision=_HIGHEST)
+
+    def block(i, kernel):
+        return add_block(kernel, jnp.minimum(i * cols, p - cols), i * cols)
+
+    return jax.lax.fori_loop(0, -(-p // cols), block, jnp.zeros((n, n), X.dtype))
+
+
 def full_gram(d: Design, w):
     """``Xs_aug^T diag(w) Xs_aug``: shape (p + 2, p + 2), from ``centered_gram`` (one blocked
     pass over the rows). Column ``j`` equals ``column_gram(d, w, j)``."""

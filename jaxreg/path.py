@@ -37,6 +37,7 @@ from jaxreg.design import FlatShifted, RowShifted, Transposed, mask_scale
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
 from jaxreg.solvers.homotopy import run_lasso_homotopy, run_lasso_homotopy_from_statistics
+from jaxreg.solvers.ridge import run_ridge_path
 from jaxreg.solvers.streamed_newton import run_streamed_path
 from jaxreg.solvers.working_set import _FULL_GRAM_MAX_P, PathInputs, run_path
 
@@ -202,6 +203,43 @@ def _homotopy_applies(fam, all_lasso: bool, batched: bool, inputs: PathInputs, n
             and (not batched or jax.default_backend() == "cpu")
             and p_run <= _HOMOTOPY_MAX_P and bool(np.all(inputs.pf > 0))
             and bool(np.all(np.isneginf(inputs.lower))) and bool(np.all(np.isposinf(inputs.upper))))
+
+
+def _traced_ridge(inputs, *, family, fit_intercept, standardize):
+    _TRACES["count"] += 1
+    return run_ridge_path(_with_float_weights(inputs), family=family, fit_intercept=fit_intercept, standardize=standardize)
+
+
+def _traced_ridge_batch(inputs, *, family, fit_intercept, standardize, vectorize):
+    """``run_ridge_path`` over the members: ``lax.map`` on CPU (one member's temporaries at a
+    time), ``vmap`` on accelerators (the program has no data-dependent loop but the refinement's
+    conditional)."""
+    return _over_members(functools.partial(_traced_ridge, family=family, fit_intercept=fit_intercept,
+                                           standardize=standardize), inputs, vectorize)
+
+
+_RIDGE_STATIC = ("family", "fit_intercept", "standardize")
+_compiled_ridge = CachedProgram(_traced_ridge, _RIDGE_STATIC, **_CPU_OPTIONS)
+_compiled_ridge_batch = CachedProgram(_traced_ridge_batch, _RIDGE_STATIC + ("vectorize",), **_CPU_OPTIONS)
+# Gaussian ridge paths run the closed form first (``solvers.ridge``); tests turn it off to
+# exercise the working-set solver on the same problems.
+USE_CLOSED_FORM_RIDGE = True
+# The closed form decomposes a min(n, p) square matrix (``O(min(n, p)^3)``, 9 GFlop at 1024).
+_RIDGE_MAX_DIM = 1024
+
+
+def _ridge_applies(fam, inputs: PathInputs, n_run: int, p_run: int) -> bool:
+    """The closed form covers the Gaussian ridge (every l1_ratio 0) with positive penalty
+    factors, no bounds and ``min(n, p) <= _RIDGE_MAX_DIM`` (the program's padded shape)."""
+    return (USE_CLOSED_FORM_RIDGE and fam.is_quadratic and bool(np.all(np.asarray(inputs.l1_ratio) == 0))
+            and min(n_run, p_run) <= _RIDGE_MAX_DIM and bool(np.all(inputs.pf > 0))
+            and bool(np.all(np.isneginf(inputs.lower))) and bool(np.all(np.isposinf(inputs.upper))))
+
+
+def _ridge_program(batched: bool):
+    if not batched:
+        return _compiled_ridge
+    return functools.partial(_compiled_ridge_batch, vectorize=jax.default_backend() != "cpu")
 
 
 def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, vectorize):
@@ -781,6 +819,15 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
             # A lambda did not certify: the working-set program resumes there, warm-started
             # (members that finished get start = K_pad: nothing to do).
             current = _resume(current, out, unfinished, K_pad, p_pad)
+        elif _ridge_applies(fam, inputs, n_pad, p_pad):
+            X_device = view(current.X, _device_matrix)
+            out = _ridge_program(batched)(_program_args(current, X_device, batched), family=fam,
+                                          fit_intercept=bool(fit_intercept), standardize=bool(standardize))
+            out = _collect(out, pieces, batched, K, x_shift)
+            unfinished = out["k_end"] < K
+            if not np.any(unfinished[:B]):
+                return pieces
+            current = _resume(current, out, unfinished, K_pad, p_pad)
         if _streamed_applies(fam, n_pad, p_pad):
             X_device = view(current.X, _streamed_matrix)
             out = _streamed_program(batched)(_program_args(current, X_device, batched), family=fam,
@@ -825,7 +872,9 @@ def assemble(pieces, data, family_name, l1_ratio, tol, p, warn=True) -> PathResu
     last = pieces[-1]
     K = last["lambdas"].shape[0]
     fields = ("b", "idx", "objective", "gap", "kkt", "n_iter", "converged", "deviance")
-    merged = {f: np.array(pieces[0][f]) for f in fields}
+    # One piece is used as it is (``_collect`` copied it out of the program's buffers); later
+    # pieces are written into copies of the first.
+    merged = {f: np.array(pieces[0][f]) if len(pieces) > 1 else pieces[0][f] for f in fields}
     for previous, piece in zip(pieces[:-1], pieces[1:]):
         start = int(previous["k_end"])
         for f in fields:
@@ -844,7 +893,13 @@ def assemble(pieces, data, family_name, l1_ratio, tol, p, warn=True) -> PathResu
     # A row's slots hold distinct features and the intercept once; only empty slots repeat,
     # all pointing at the zero column p_run + 1 with coefficient 0 (assignment, not the slower
     # np.add.at, is exact).
-    np.put_along_axis(coef_std, merged["idx"].astype(np.intp), merged["b"].astype(np.float64), axis=1)
+    idx = merged["idx"]
+    if np.array_equal(idx, np.broadcast_to(idx[0], idx.shape)):
+        # Every lambda on the same slots (ridge, the homotopy): one column assignment, a
+        # fraction of put_along_axis's time on their (K, p + 1) slots.
+        coef_std[:, idx[0]] = merged["b"]
+    else:
+        np.put_along_axis(coef_std, idx.astype(np.intp), merged["b"].astype(np.float64, copy=False), axis=1)
     coef = coef_std[:, :p] / scale
     if "x_shift" in last:  # the program ran on X - x_shift (float32_shift)
         center = center + last["x_shift"][:p]
@@ -856,7 +911,7 @@ def assemble(pieces, data, family_name, l1_ratio, tol, p, warn=True) -> PathResu
     lambdas = np.asarray(last["lambdas"], dtype=np.float64)
     res = PathResult(
         lambdas=lambdas,
-        coef=coef.astype(dtype),
+        coef=coef.astype(dtype, copy=False),
         intercept=intercept.astype(dtype),
         dev_ratio=dev_ratio,
         df=np.count_nonzero(coef, axis=1),

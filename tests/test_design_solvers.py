@@ -1,5 +1,7 @@
 """Unit oracles for the design operator's Gram products and the working-set QP solver."""
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -878,6 +880,8 @@ def test_ridge_p_much_larger_than_n_path_with_the_slot_kernel_equals_the_path_wi
         return fits, from_kernel
 
     monkeypatch.setenv("JAXREG_CACHE_DIR", "off")
+    # The Gaussian ridge would run in closed form (``solvers.ridge``): this is the working set's.
+    monkeypatch.setattr(sys.modules["jaxreg.path"], "USE_CLOSED_FORM_RIDGE", False)
     _retrace_paths()
     try:
         monkeypatch.setattr(quadratic, "_kernel_product", counted)

@@ -1,0 +1,191 @@
+"""Gaussian ridge paths in closed form, from one symmetric eigendecomposition.
+
+For the Gaussian family with ``l1_ratio = 0`` the coefficients at ``lambda`` solve
+
+    (G + lambda D) b = c,    G = Xs^T W Xs (p, p),  c = Xs^T W y (p,),  D = diag(pf)
+
+(``Xs`` standardized and centered, ``W`` the weights summing to one, as in ``working_set``).
+One eigendecomposition gives every lambda of the path:
+
+- **n >= p** (``ridge_from_gram``): ``D^-1/2 G D^-1/2 = V diag(e) V^T`` (p, p), and
+  ``b = D^-1/2 V diag(1 / (e + lambda)) V^T D^-1/2 c``: ``4 p^2`` flops per lambda after the
+  ``O(p^3)`` decomposition and the Gram's ``n p^2``.
+- **p > n** (``ridge_from_kernel``): with ``A = W^1/2 Xs D^-1/2`` (n, p), ``b = D^-1/2 A^T a``
+  where ``(A A^T + lambda I) a = W^1/2 y``. The kernel ``A A^T`` (n, n) costs ``n^2 p``
+  flops and its decomposition ``O(n^3)``; each lambda then costs ``4 n^2`` flops plus one
+  product with ``Xs^T``, all lambdas in one matrix product.
+
+Neither is trusted: every lambda is certified as the working-set solver certifies it
+(``homotopy.certify_gaussian``: the residual's dual point, relative duality gap and KKT
+violation), the kernel form from residuals and correlations recomputed from X (three passes
+over X in all, each a product with K columns). Where a lambda misses ``tol`` (float32 data
+with a badly conditioned kernel), one step of iterative refinement with the exact operator
+runs and the better coefficients per lambda are kept; a lambda still not certified hands
+the path to the working-set solver from there (``k_end``).
+
+Requires (checked by the caller, ``path._ridge_applies``): Gaussian family, every
+``l1_ratio = 0``, every ``pf > 0``, no finite bound. Features with ``lower = upper = 0``
+(degenerate columns) are left out of the system and stay at 0.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxreg import design as dsg
+from jaxreg.families import Family
+from jaxreg.solvers.homotopy import certify_gaussian, full_slot_outputs, gaussian_certificates, gram_statistics, working_response
+from jaxreg.solvers.working_set import PathInputs, null_grid, standardized_bounds
+
+__all__ = ["ridge_from_gram", "ridge_from_kernel", "run_ridge_path"]
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def _spectral_inverse(Q, lambdas):
+    """``solve(R)``: the rows of ``R`` (K, d) times ``(Q + lambda_k I)^-1``, row ``k`` with
+    ``lambda_k``, from ``Q = V diag(e) V^T`` (d, d symmetric positive semi-definite). An
+    eigenvalue that rounding made negative is taken as 0; a shifted eigenvalue ``e + lambda``
+    of 0 (``lambda = 0`` on a singular ``Q``) gives 0 there, and the certificate fails that
+    lambda."""
+    e, V = jnp.linalg.eigh(0.5 * (Q + Q.T))
+    shifted = jnp.maximum(e, 0.0)[None, :] + lambdas[:, None]
+    inverse = jnp.where(shifted > 0, 1.0 / jnp.where(shifted > 0, shifted, 1.0), 0.0)
+
+    def solve(R):
+        return jnp.matmul(jnp.matmul(R, V, precision=_HIGHEST) * inverse, V.T, precision=_HIGHEST)
+
+    return solve
+
+
+def ridge_from_gram(G, c, pf, allowed, lambdas):
+    """``(B, refine)``: ``B`` (K, p), row ``k`` solving ``(G + lambda_k diag(pf)) b = c`` on the
+    ``allowed`` features (0 elsewhere), and ``refine(B)``: ``B`` after one step of iterative
+    refinement, ``B + (G + lambda D)^-1 (c - (G + lambda D) B)``, with the same
+    decomposition. ``G`` (p, p), ``c``, ``pf`` (p,), ``allowed`` (p,) bool, ``lambdas`` (K,)."""
+    root = jnp.where(allowed, jax.lax.rsqrt(jnp.where(allowed, pf, 1.0)), 0.0)
+    solve = _spectral_inverse(G * (root[:, None] * root[None, :]), lambdas)
+
+    def apply_inverse(R):
+        return solve(R * root) * root
+
+    B = apply_inverse(jnp.broadcast_to(c, (lambdas.shape[0], c.shape[0])))
+
+    def refine(B):
+        residual = c[None, :] - jnp.matmul(B, G, precision=_HIGHEST) - lambdas[:, None] * pf * B
+        return B + apply_inverse(residual)
+
+    return B, refine
+
+
+def _kernel_coefficients(design: dsg.Design, sqrt_w, coef_scale, alphas):
+    """``b_k = coef_scale * Xs^T (sqrt_w * a_k)`` for each row ``a_k`` of ``alphas`` (K, n): (K, p),
+    in one pass over X."""
+    return jax.vmap(lambda a: dsg.rmatvec(design, sqrt_w * a))(alphas) * coef_scale
+
+
+def _fitted(design: dsg.Design, B):
+    """``Xs b_k`` for each row of ``B`` (K, p): (K, n), in one pass over X."""
+    return jax.vmap(lambda b: dsg.matvec(design, b))(B)
+
+
+def ridge_from_kernel(design: dsg.Design, y, w, pf, allowed, lambdas):
+    """``(B, residuals, refine)`` for ``p > n``: ``B`` (K, p) as in ``ridge_from_gram``,
+    computed from the kernel ``A A^T`` (n, n), ``A = W^1/2 Xs D^-1/2`` on the allowed
+    features, with ``residuals`` ``y - Xs b_k`` (K, n) recomputed from X; ``refine(B,
+    residuals)``: one step of iterative refinement of ``(A A^T + lambda I) a = W^1/2 y``
+    (whose residual is ``W^1/2 r - lambda a``) mapped to both, two more passes over X."""
+    sqrt_w = jnp.sqrt(w)
+    coef_scale = jnp.where(allowed, 1.0 / jnp.where(allowed, pf, 1.0), 0.0)
+    # Xs D^-1 Xs^T on the raw columns: x_j's weight is 1 / (s_j^2 pf_j).
+    column_weight = coef_scale * design.inv_scale * design.inv_scale
+    kernel = dsg.centered_kernel(design.X, design.center, column_weight)
+    solve = _spectral_inverse(kernel * (sqrt_w[:, None] * sqrt_w[None, :]), lambdas)
+    alphas = solve(jnp.broadcast_to(sqrt_w * y, (lambdas.shape[0], y.shape[0])))
+    B = _kernel_coefficients(design, sqrt_w, coef_scale, alphas)
+    residuals = y[None, :] - _fitted(design, B)
+
+    def refine(B, residuals):
+        # Each row of ``alphas`` is W^1/2 r / lambda at the exact solution.
+        step = solve(sqrt_w * residuals - lambdas[:, None] * alphas)
+        dB = _kernel_coefficients(design, sqrt_w, coef_scale, step)
+        return B + dB, residuals - _fitted(design, dB)
+
+    return B, residuals, refine
+
+
+def _better(first, second, gap_first, gap_second):
+    """Per lambda (leading axis), ``second`` where its gap is smaller, else ``first``."""
+    take = gap_second < gap_first
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(take.reshape((-1,) + (1,) * (a.ndim - 1)), b, a), first, second)
+
+
+def run_ridge_path(inputs: PathInputs, *, family: Family, fit_intercept: bool, standardize: bool):
+    """The Gaussian ridge path in closed form, with ``run_path``'s outputs (capacity p, as
+    ``homotopy.full_slot_outputs``). The Gram form runs when ``n >= p`` (static shapes),
+    the kernel form otherwise. ``n_iter`` is 1 per lambda (2 where the refinement ran)."""
+    X, w = inputs.X, inputs.w
+    n, p = X.shape
+    K = inputs.lambdas.shape[0]
+    y_work, null_b0 = working_response(family, inputs.y, w, inputs.offset, fit_intercept)
+    null_dev = family.deviance(inputs.y, null_b0 + inputs.offset, w)
+    tol = inputs.tol
+
+    if n >= p:
+        stats = gram_statistics(X, w, w * y_work, fit_intercept)
+        center, variance, constant = stats.center, stats.variance, stats.constant
+    else:
+        center, variance, constant = dsg.column_moments(X, w, fit_intercept)
+    design = dsg.make_design(X, center, variance, standardize)
+    scale = design.scale
+    lo, hi = standardized_bounds(inputs.lower, inputs.upper, constant, scale)
+    allowed = lo < hi
+
+    if n >= p:
+        c = (stats.xr - center * stats.r_total) * design.inv_scale  # Xs^T W y_work
+        G = stats.gram * (design.inv_scale[:, None] * design.inv_scale[None, :])
+        yy = jnp.sum(w * y_work * y_work)
+
+        def residual_moments(b):
+            r = y_work - dsg.matvec(design, b)
+            return jnp.sum(w * r * r), jnp.sum(w * r * y_work)
+    else:
+        c = dsg.rmatvec(design, w * y_work)
+    lambda_max, lambda_max_ok, lambdas = null_grid(c, inputs.pf, lo, hi, inputs, inputs.lambdas)
+
+    if n >= p:
+        B, refine = ridge_from_gram(G, c, inputs.pf, allowed, lambdas)
+
+        def certify(B):
+            return certify_gaussian(G, c, yy, y_work, w, family, inputs.pf, lo, hi, lambdas, B, residual_moments, 0.0)
+
+        state = (B,)
+        refine_state = lambda state: (refine(state[0]),)  # noqa: E731
+    else:
+        B, residuals, refine = ridge_from_kernel(design, y_work, w, inputs.pf, allowed, lambdas)
+
+        def certify(B, residuals):
+            grads = jax.vmap(lambda r: dsg.rmatvec(design, w * r))(residuals)
+            rr = jnp.sum(w * residuals * residuals, axis=1)
+            ry = jnp.matmul(residuals, w * y_work, precision=_HIGHEST)
+            return gaussian_certificates(B, grads, rr, ry, y_work, w, family, inputs.pf, lo, hi, lambdas, 0.0,
+                                         one_at_a_time=True)
+
+        state = (B, residuals)
+        refine_state = lambda state: refine(*state)  # noqa: E731
+
+    certificates = certify(*state)
+
+    def refined(args):
+        state, certificates = args
+        new_state = refine_state(state)
+        new_certificates = certify(*new_state)
+        return _better(state, new_state, certificates[1], new_certificates[1]), \
+            _better(certificates, new_certificates, certificates[1], new_certificates[1])
+
+    misses = ~(certificates[1] <= tol)
+    state, certificates = jax.lax.cond(jnp.any(misses), refined, lambda args: args, (state, certificates))
+    n_iter = jnp.where(misses, 2, 1)
+    return full_slot_outputs(inputs, state[0], jnp.ones(K, bool), certificates, n_iter, lambdas, lambda_max, lambda_max_ok,
+                             null_dev, center, scale, constant, null_b0)
