@@ -229,9 +229,10 @@ _RIDGE_MAX_DIM = 1024
 
 
 def _ridge_applies(fam, inputs: PathInputs, n_run: int, p_run: int) -> bool:
-    """The closed form covers the Gaussian ridge (every l1_ratio 0) with positive penalty
-    factors, no bounds and ``min(n, p) <= _RIDGE_MAX_DIM`` (the program's padded shape)."""
-    return (USE_CLOSED_FORM_RIDGE and fam.is_quadratic and bool(np.all(np.asarray(inputs.l1_ratio) == 0))
+    """The closed form covers the Gaussian ridge (l1_ratio 0) with positive penalty factors,
+    no bounds and ``min(n, p) <= _RIDGE_MAX_DIM`` (the program's padded shape). In a batch
+    it runs when any member is a ridge path; the others go on to the working set."""
+    return (USE_CLOSED_FORM_RIDGE and fam.is_quadratic and bool(np.any(np.asarray(inputs.l1_ratio) == 0))
             and min(n_run, p_run) <= _RIDGE_MAX_DIM and bool(np.all(inputs.pf > 0))
             and bool(np.all(np.isneginf(inputs.lower))) and bool(np.all(np.isposinf(inputs.upper))))
 
@@ -403,7 +404,10 @@ def path(
         take per lambda. The Gaussian lasso with n >= p, positive penalty factors and no bounds
         is solved by an exact homotopy instead (``solvers.homotopy``), whose steps are the
         path's breakpoints (at most 4 p + 32 in all); a lambda it does not certify is re-solved
-        by the working-set solver.
+        by the working-set solver. The Gaussian ridge (``l1_ratio = 0``, positive penalty
+        factors, no bounds, ``min(n, p) <= 1024``) is solved in closed form
+        (``solvers.ridge``: one iteration per lambda), likewise handing a lambda it does not
+        certify to the working-set solver.
 
     Returns
     -------
@@ -731,9 +735,12 @@ def _collect(out, pieces, batched: bool, K: int, x_shift):
 
 def _resume(current: PathInputs, out, members, K_pad: int, p_pad: int) -> PathInputs:
     """Inputs that resume ``members`` at their ``k_end`` from their last coefficients, on the
-    lambdas the program used; the other members start at ``K_pad`` (nothing left to solve)."""
+    lambdas the program used; the other members start at ``K_pad`` (nothing left to solve)
+    from zero coefficients (a finished ridge path's, all non-zero, would overflow a
+    working set smaller than p)."""
+    last_b = np.where(np.asarray(members)[:, None], out["last_b"], 0.0).astype(out["last_b"].dtype)
     return current._replace(start=np.where(members, out["k_end"], K_pad).astype(np.int32),
-                            b_init=out["last_b"][:, :p_pad], intercept_init=out["last_b"][:, p_pad],
+                            b_init=last_b[:, :p_pad], intercept_init=last_b[:, p_pad],
                             lambdas=out["lambdas"], grid_from_ratios=np.asarray(False))
 
 
@@ -827,6 +834,8 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
             unfinished = out["k_end"] < K
             if not np.any(unfinished[:B]):
                 return pieces
+            if np.any(unfinished & (np.asarray(current.l1_ratio) == 0)):
+                capacity = p_pad  # a ridge path resumed: every feature is non-zero
             current = _resume(current, out, unfinished, K_pad, p_pad)
         if _streamed_applies(fam, n_pad, p_pad):
             X_device = view(current.X, _streamed_matrix)
@@ -868,23 +877,42 @@ def _release_host_references() -> None:
         collect()
 
 
+def _merge_pieces(pieces, fields, K: int, fill_idx: int) -> dict:
+    """One member's per-lambda ``fields`` over its pieces (one per program run, in order):
+    piece ``i`` holds lambdas ``k_end[i - 1] .. k_end[i] - 1`` (the last one up to K).
+    Pieces holding none (a ridge program's member with l1_ratio > 0, a finished member's
+    later runs in a batch) are skipped. Slot arrays of different widths (capacities) are
+    widened to the widest with empty slots (``fill_idx``, coefficient 0). A single piece is
+    used as it is (``_collect`` copied it out of the program's buffers)."""
+    spans, start = [], 0
+    for i, piece in enumerate(pieces):
+        end = K if i == len(pieces) - 1 else int(piece["k_end"])
+        if end > start:
+            spans.append((piece, start, end))
+        start = max(start, end)
+    if len(spans) == 1:
+        return {f: spans[0][0][f] for f in fields}
+    merged = {}
+    for f in fields:
+        sample = spans[-1][0][f]
+        if sample.ndim == 2:
+            width = max(piece[f].shape[1] for piece, _, _ in spans)
+            merged[f] = np.full((K, width), fill_idx if f == "idx" else 0, dtype=sample.dtype)
+        else:
+            merged[f] = np.zeros(K, dtype=sample.dtype)
+        for piece, lo, hi in spans:
+            if sample.ndim == 2:
+                merged[f][lo:hi, :piece[f].shape[1]] = piece[f][lo:hi]
+            else:
+                merged[f][lo:hi] = piece[f][lo:hi]
+    return merged
+
+
 def assemble(pieces, data, family_name, l1_ratio, tol, p, warn=True) -> PathResult:
     last = pieces[-1]
     K = last["lambdas"].shape[0]
     fields = ("b", "idx", "objective", "gap", "kkt", "n_iter", "converged", "deviance")
-    # One piece is used as it is (``_collect`` copied it out of the program's buffers); later
-    # pieces are written into copies of the first.
-    merged = {f: np.array(pieces[0][f]) if len(pieces) > 1 else pieces[0][f] for f in fields}
-    for previous, piece in zip(pieces[:-1], pieces[1:]):
-        start = int(previous["k_end"])
-        for f in fields:
-            if merged[f].ndim == 2 and piece[f].shape[1] != merged[f].shape[1]:
-                width = piece[f].shape[1]
-                fill = last["scale"].shape[0] + 1 if f == "idx" else 0
-                grown = np.full((K, width), fill, dtype=piece[f].dtype)
-                grown[:, : merged[f].shape[1]] = merged[f]
-                merged[f] = grown
-            merged[f][start:] = piece[f][start:]
+    merged = _merge_pieces(pieces, fields, K, fill_idx=last["scale"].shape[0] + 1)
     # Slot indices live in the (possibly padded) column space of the program: p_run >= p.
     p_run = last["scale"].shape[0]
     scale = last["scale"].astype(np.float64)[:p]

@@ -232,3 +232,22 @@ def test_gram_and_kernel_solves_and_their_refinement_against_numpy():
                                                        jnp.asarray(allowed), jnp.asarray(lambdas))
         np.testing.assert_allclose(np.asarray(B), want, rtol=0, atol=1e-10 * np.max(np.abs(want)))
         np.testing.assert_allclose(np.asarray(residuals), y - np.asarray(B) @ Xs.T, rtol=0, atol=1e-12)
+
+
+def test_a_batch_mixing_ridge_and_other_l1_ratios_solves_each_member_as_its_own_path(closed_form_calls):
+    """In a batch over l1_ratios (0, 0.5, 0, 1) the ridge members come from the closed form and
+    the others from the working set (resumed at their first lambda, on the grid the closed
+    form computed for their l1_ratio): every member equals its own path within the gaps."""
+    X, y = _data(30, 80, seed=11)
+    ratios = [0.0, 0.5, 0.0, 1.0]
+    batch = jaxreg.path_batch(X, y, l1_ratio=ratios, n_lambdas=20, tol=TOL, n_jobs=1)
+    assert closed_form_calls == [True]
+    for ratio, member in zip(ratios, batch):
+        alone = jaxreg.path(X, y, l1_ratio=ratio, n_lambdas=20, tol=TOL)
+        assert member.l1_ratio == ratio and np.all(member.gap <= TOL)
+        if ratio == 0.0:  # the closed form's one solve per lambda
+            assert np.all(member.n_iter == 1)
+        np.testing.assert_allclose(member.lambdas, alone.lambdas, rtol=1e-12)
+        assert member.lambda_max == pytest.approx(alone.lambda_max, rel=1e-12)
+        bound = (member.gap + alone.gap + 8 * np.finfo(float).eps) * np.abs(alone.objective)
+        assert np.all(np.abs(member.objective - alone.objective) <= bound)

@@ -24,7 +24,8 @@ runs and the better coefficients per lambda are kept; a lambda still not certifi
 the path to the working-set solver from there (``k_end``).
 
 Requires (checked by the caller, ``path._ridge_applies``): Gaussian family, every
-``l1_ratio = 0``, every ``pf > 0``, no finite bound. Features with ``lower = upper = 0``
+``pf > 0``, no finite bound. In a batch, members with ``l1_ratio > 0`` come back with no
+lambda solved (``k_end = 0``). Features with ``lower = upper = 0``
 (degenerate columns) are left out of the system and stay at 0.
 """
 
@@ -187,5 +188,8 @@ def run_ridge_path(inputs: PathInputs, *, family: Family, fit_intercept: bool, s
     misses = ~(certificates[1] <= tol)
     state, certificates = jax.lax.cond(jnp.any(misses), refined, lambda args: args, (state, certificates))
     n_iter = jnp.where(misses, 2, 1)
-    return full_slot_outputs(inputs, state[0], jnp.ones(K, bool), certificates, n_iter, lambdas, lambda_max, lambda_max_ok,
+    # A member of a batch with l1_ratio > 0 (a cross-validation over l1_ratios) has solved
+    # the ridge problem, not its own: nothing is recorded, and the working set solves it.
+    ridge = jnp.broadcast_to(inputs.l1_ratio == 0, (K,))
+    return full_slot_outputs(inputs, state[0], ridge, certificates, n_iter, lambdas, lambda_max, lambda_max_ok,
                              null_dev, center, scale, constant, null_b0)
