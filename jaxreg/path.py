@@ -917,21 +917,30 @@ def assemble(pieces, data, family_name, l1_ratio, tol, p, warn=True) -> PathResu
     p_run = last["scale"].shape[0]
     scale = last["scale"].astype(np.float64)[:p]
     center = last["center"].astype(np.float64)[:p]
-    coef_std = np.zeros((K, p_run + 2))
-    # A row's slots hold distinct features and the intercept once; only empty slots repeat,
-    # all pointing at the zero column p_run + 1 with coefficient 0 (assignment, not the slower
-    # np.add.at, is exact).
-    idx = merged["idx"]
-    if np.array_equal(idx, np.broadcast_to(idx[0], idx.shape)):
-        # Every lambda on the same slots (ridge, the homotopy): one column assignment, a
-        # fraction of put_along_axis's time on their (K, p + 1) slots.
-        coef_std[:, idx[0]] = merged["b"]
-    else:
-        np.put_along_axis(coef_std, idx.astype(np.intp), merged["b"].astype(np.float64, copy=False), axis=1)
-    coef = coef_std[:, :p] / scale
     if "x_shift" in last:  # the program ran on X - x_shift (float32_shift)
         center = center + last["x_shift"][:p]
-    intercept = coef_std[:, p_run] + float(last["intercept_shift"]) - coef @ center
+    idx, b = merged["idx"], merged["b"]
+    if np.array_equal(idx, np.broadcast_to(idx[0], idx.shape)):
+        # Every lambda on the same slots (ridge, the homotopy): column assignments straight
+        # into the coefficients, a fraction of put_along_axis's time on their (K, p) slots.
+        slots = idx[0]
+        if slots.shape[0] >= p and np.array_equal(slots[:p], np.arange(p)):
+            coef = b[:, :p] / scale  # slot j holds feature j (``homotopy.full_slot_outputs``)
+        else:
+            coef = np.zeros((K, p))
+            features = slots < p
+            coef[:, slots[features]] = b[:, features]
+            coef /= scale
+        intercept_std = b[:, slots == p_run].sum(axis=1)
+    else:
+        coef_std = np.zeros((K, p_run + 2))
+        # A row's slots hold distinct features and the intercept once; only empty slots
+        # repeat, all pointing at the zero column p_run + 1 with coefficient 0 (assignment,
+        # not the slower np.add.at, is exact).
+        np.put_along_axis(coef_std, idx.astype(np.intp), b.astype(np.float64, copy=False), axis=1)
+        coef = coef_std[:, :p] / scale
+        intercept_std = coef_std[:, p_run]
+    intercept = intercept_std + float(last["intercept_shift"]) - coef @ center
     dtype = data.dtype
     null_dev = float(last["null_deviance"])
     dev = merged["deviance"].astype(np.float64)

@@ -143,7 +143,7 @@ def test_an_uncertified_lambda_hands_the_path_to_the_working_set_solver(monkeypa
         late = jnp.arange(K) >= 12
         out = dict(out, gap=jnp.where(late, jnp.inf, out["gap"]), converged=out["converged"] & ~late,
                    k_end=jnp.minimum(out["k_end"], 12), overflow=jnp.ones((), bool))
-        out["last_b"] = jnp.concatenate([out["b"][11, 1:], jnp.zeros(2, out["b"].dtype)])
+        out["last_b"] = jnp.concatenate([out["b"][11], jnp.zeros(2, out["b"].dtype)])
         return out
 
     working_set_starts = []

@@ -334,8 +334,8 @@ def gram_statistics(X, w, r, fit_intercept: bool) -> GramStatistics:
 
 
 def run_lasso_homotopy(inputs: PathInputs, *, family: Family, fit_intercept: bool, standardize: bool, max_steps: int):
-    """The Gaussian lasso path by homotopy, with ``run_path``'s outputs (capacity p: slot 0 is
-    the inert pad, slot ``j + 1`` holds feature ``j``). ``k_end`` is the first lambda that did
+    """The Gaussian lasso path by homotopy, with ``run_path``'s outputs (``full_slot_outputs``:
+    slot ``j`` holds feature ``j``). ``k_end`` is the first lambda that did
     not certify (K when all did): the caller resumes the working-set program there.
 
     Requires (checked by the caller): Gaussian family, ``l1_ratio = 1``, every ``pf > 0``, no
@@ -391,8 +391,8 @@ def _homotopy_path(inputs: PathInputs, stats: GramStatistics, y_work, null_b0, r
 
 def full_slot_outputs(inputs: PathInputs, B, recorded, certificates, n_iter, lambdas, lambda_max, lambda_max_ok, null_dev,
                       center, scale, constant, null_b0) -> dict:
-    """``run_path``'s outputs for a Gaussian path solved on every feature at once (capacity
-    p: slot 0 is the inert pad, slot ``j + 1`` holds feature ``j``), from its coefficients
+    """``run_path``'s outputs for a Gaussian path solved on every feature at once (p slots,
+    slot ``j`` holding feature ``j``; no intercept slot: it is eliminated), from its coefficients
     ``B`` (K, p), which lambdas it reached (``recorded``, (K,) bool) and their
     ``certificates`` (objective, relative gap, KKT violation, deviance; each (K,)).
     ``k_end`` is the first lambda not certified at ``inputs.tol`` (K when all are): the
@@ -403,11 +403,9 @@ def full_slot_outputs(inputs: PathInputs, B, recorded, certificates, n_iter, lam
     converged = recorded & (gap <= inputs.tol)
     failed = jnp.nonzero(~converged, size=1, fill_value=K)[0][0].astype(jnp.int32)
     previous = jnp.where(failed > 0, B[jnp.maximum(failed - 1, 0)], 0.0)
-    m = p + 1
-    idx = jnp.concatenate([jnp.full((1,), p + 1, jnp.int32), jnp.arange(p, dtype=jnp.int32)])
     return dict(
-        b=jnp.concatenate([jnp.zeros((K, 1), dtype), B], axis=1),
-        idx=jnp.broadcast_to(idx, (K, m)),
+        b=B,
+        idx=jnp.broadcast_to(jnp.arange(p, dtype=jnp.int32), (K, p)),
         objective=objective,
         gap=jnp.where(recorded, gap, jnp.inf),
         kkt=jnp.where(recorded, kkt, jnp.inf),

@@ -123,8 +123,8 @@ def _better(first, second, gap_first, gap_second):
 
 
 def run_ridge_path(inputs: PathInputs, *, family: Family, fit_intercept: bool, standardize: bool):
-    """The Gaussian ridge path in closed form, with ``run_path``'s outputs (capacity p, as
-    ``homotopy.full_slot_outputs``). The Gram form runs when ``n >= p`` (static shapes),
+    """The Gaussian ridge path in closed form, with ``run_path``'s outputs
+    (``homotopy.full_slot_outputs``: slot ``j`` holds feature ``j``). The Gram form runs when ``n >= p`` (static shapes),
     the kernel form otherwise. ``n_iter`` is 1 per lambda (2 where the refinement ran)."""
     X, w = inputs.X, inputs.w
     n, p = X.shape
