@@ -251,3 +251,18 @@ def test_a_batch_mixing_ridge_and_other_l1_ratios_solves_each_member_as_its_own_
         assert member.lambda_max == pytest.approx(alone.lambda_max, rel=1e-12)
         bound = (member.gap + alone.gap + 8 * np.finfo(float).eps) * np.abs(alone.objective)
         assert np.all(np.abs(member.objective - alone.objective) <= bound)
+
+
+@pytest.mark.parametrize("options", [dict(penalty_factor="one-zero"), dict(lower_bounds=0.0), dict(family="binomial")])
+def test_ridge_paths_outside_the_closed_form_run_the_working_set(options, closed_form_calls):
+    """An unpenalized feature, a bound or a non-Gaussian family: no closed form, and the
+    working set's path certifies."""
+    X, y = _data(25, 60, seed=13)
+    options = dict(options)
+    if options.get("penalty_factor") == "one-zero":
+        options["penalty_factor"] = np.r_[0.0, np.ones(59)]
+    if options.get("family") == "binomial":
+        y = (y > np.median(y)).astype(float)
+    res = jaxreg.path(X, y, l1_ratio=0.0, n_lambdas=15, tol=1e-8, **options)
+    assert closed_form_calls == []
+    assert np.all(res.gap <= 1e-8)
