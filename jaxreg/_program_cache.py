@@ -203,7 +203,8 @@ def _custom_call_targets(lowered_text: str) -> frozenset:
 @functools.lru_cache(maxsize=1)
 def _lowered_targets() -> frozenset:
     """Lowers, once per process, a small program with the custom calls of jaxreg's programs
-    (LAPACK Cholesky factorizations and triangular solves, a layout constraint) in both
+    (LAPACK Cholesky factorizations, triangular solves and symmetric eigendecompositions, a
+    layout constraint) in both
     precisions, and returns their targets. Lowering is what readies their runtime kernels
     (JAX initializes its LAPACK bindings there): an executable loaded without tracing that
     calls a target this did not lower could crash, so such a program is traced instead."""
@@ -213,7 +214,7 @@ def _lowered_targets() -> frozenset:
     def fun(a):
         factor = jnp.linalg.cholesky(a)
         solved = jax.lax.linalg.triangular_solve(factor, a, left_side=True, lower=True)
-        return with_layout_constraint(solved, Layout(major_to_minor=(0, 1)))
+        return with_layout_constraint(solved, Layout(major_to_minor=(0, 1))), jnp.linalg.eigh(a)
 
     targets = frozenset()
     for dtype, x64 in ((np.float32, False), (np.float64, True)):

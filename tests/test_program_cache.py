@@ -148,7 +148,11 @@ print(json.dumps({"stats": P._compiled_homotopy.stats, "traces": jaxreg.trace_co
 """
 
 
-def _fresh_process(cache):
+_RIDGE_CHILD = _CHILD.replace("res = jaxreg.path(X, y, n_lambdas=20)", "res = jaxreg.path(X.T, y[:12], l1_ratio=0.0, n_lambdas=20)").replace(
+    "P._compiled_homotopy.stats", "P._compiled_ridge.stats")
+
+
+def _fresh_process(cache, child=_CHILD):
     import json
     import os
     import subprocess
@@ -156,7 +160,7 @@ def _fresh_process(cache):
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, JAXREG_CACHE_DIR=str(cache), PYTHONPATH=root)
-    out = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -171,6 +175,16 @@ def test_a_new_process_finds_a_jaxreg_program_without_tracing_it(cache):
     second = _fresh_process(cache)
     assert (second["stats"]["compiled"], second["stats"]["loaded"], second["traces"]) == (0, 1, 0)
     assert second["stats"]["trace_s"] == 0.0
+    assert second["coef"] == first["coef"]
+
+
+def test_a_new_process_loads_the_closed_form_ridge_program_without_tracing_it(cache):
+    """The same for the closed-form ridge (a p > n kernel and its LAPACK eigendecomposition,
+    whose kernels ``_lowered_targets`` readies too)."""
+    first = _fresh_process(cache, _RIDGE_CHILD)
+    assert (first["stats"]["compiled"], first["stats"]["loaded"], first["traces"]) == (1, 0, 1)
+    second = _fresh_process(cache, _RIDGE_CHILD)
+    assert (second["stats"]["compiled"], second["stats"]["loaded"], second["traces"]) == (0, 1, 0)
     assert second["coef"] == first["coef"]
 
 
