@@ -205,20 +205,21 @@ def _homotopy_applies(fam, all_lasso: bool, batched: bool, inputs: PathInputs, n
             and bool(np.all(np.isneginf(inputs.lower))) and bool(np.all(np.isposinf(inputs.upper))))
 
 
-def _traced_ridge(inputs, *, family, fit_intercept, standardize):
+def _traced_ridge(inputs, *, family, fit_intercept, standardize, unpenalized):
     _TRACES["count"] += 1
-    return run_ridge_path(_with_float_weights(inputs), family=family, fit_intercept=fit_intercept, standardize=standardize)
+    return run_ridge_path(_with_float_weights(inputs), family=family, fit_intercept=fit_intercept, standardize=standardize,
+                          unpenalized=unpenalized)
 
 
-def _traced_ridge_batch(inputs, *, family, fit_intercept, standardize, vectorize):
+def _traced_ridge_batch(inputs, *, family, fit_intercept, standardize, unpenalized, vectorize):
     """``run_ridge_path`` over the members: ``lax.map`` on CPU (one member's temporaries at a
     time), ``vmap`` on accelerators (the program has no data-dependent loop but the refinement's
     conditional)."""
     return _over_members(functools.partial(_traced_ridge, family=family, fit_intercept=fit_intercept,
-                                           standardize=standardize), inputs, vectorize)
+                                           standardize=standardize, unpenalized=unpenalized), inputs, vectorize)
 
 
-_RIDGE_STATIC = ("family", "fit_intercept", "standardize")
+_RIDGE_STATIC = ("family", "fit_intercept", "standardize", "unpenalized")
 _compiled_ridge = CachedProgram(_traced_ridge, _RIDGE_STATIC, **_CPU_OPTIONS)
 _compiled_ridge_batch = CachedProgram(_traced_ridge_batch, _RIDGE_STATIC + ("vectorize",), **_CPU_OPTIONS)
 # Gaussian ridge paths run the closed form first (``solvers.ridge``); tests turn it off to
@@ -232,13 +233,21 @@ USE_CLOSED_FORM_RIDGE = True
 _RIDGE_MAX_DIM = 4096
 
 
-def _ridge_applies(fam, inputs: PathInputs, n_run: int, p_run: int) -> bool:
-    """The closed form covers the Gaussian ridge (l1_ratio 0) with positive penalty factors,
-    no bounds and ``min(n, p) <= _RIDGE_MAX_DIM`` (the program's padded shape). In a batch
-    it runs when any member is a ridge path; the others go on to the working set."""
+def _ridge_applies(fam, inputs: PathInputs, n: int, n_run: int, p_run: int) -> bool:
+    """The closed form covers the Gaussian ridge (l1_ratio 0) without bounds, with fewer
+    unpenalized features (``pf = 0``) than ``n / 2`` and ``min(n, p) <= _RIDGE_MAX_DIM`` (the
+    program's padded shape). In a batch it runs when any member is a ridge path; the others
+    go on to the working set."""
     return (USE_CLOSED_FORM_RIDGE and fam.is_quadratic and bool(np.any(np.asarray(inputs.l1_ratio) == 0))
-            and min(n_run, p_run) <= _RIDGE_MAX_DIM and bool(np.all(inputs.pf > 0))
+            and min(n_run, p_run) <= _RIDGE_MAX_DIM and 2 * int(np.sum(inputs.pf == 0)) < n
             and bool(np.all(np.isneginf(inputs.lower))) and bool(np.all(np.isposinf(inputs.upper))))
+
+
+def _ridge_unpenalized(inputs: PathInputs) -> int:
+    """The ridge program's static ``unpenalized``: 0, or the count of features with ``pf = 0``
+    rounded up to a power of two (at least 4), so that nearby counts share a program."""
+    count = int(np.sum(inputs.pf == 0))
+    return 0 if count == 0 else max(4, _next_pow2(count))
 
 
 def _ridge_program(batched: bool):
@@ -408,8 +417,8 @@ def path(
         take per lambda. The Gaussian lasso with n >= p, positive penalty factors and no bounds
         is solved by an exact homotopy instead (``solvers.homotopy``), whose steps are the
         path's breakpoints (at most 4 p + 32 in all); a lambda it does not certify is re-solved
-        by the working-set solver. The Gaussian ridge (``l1_ratio = 0``, positive penalty
-        factors, no bounds, ``min(n, p) <= 4096``) is solved in closed form
+        by the working-set solver. The Gaussian ridge (``l1_ratio = 0``, no bounds, fewer
+        than n / 2 unpenalized features, ``min(n, p) <= 4096``) is solved in closed form
         (``solvers.ridge``: one iteration per lambda), likewise handing a lambda it does not
         certify to the working-set solver.
 
@@ -830,10 +839,11 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
             # A lambda did not certify: the working-set program resumes there, warm-started
             # (members that finished get start = K_pad: nothing to do).
             current = _resume(current, out, unfinished, K_pad, p_pad)
-        elif _ridge_applies(fam, inputs, n_pad, p_pad):
+        elif _ridge_applies(fam, inputs, n, n_pad, p_pad):
             X_device = view(current.X, _device_matrix)
             out = _ridge_program(batched)(_program_args(current, X_device, batched), family=fam,
-                                          fit_intercept=bool(fit_intercept), standardize=bool(standardize))
+                                          fit_intercept=bool(fit_intercept), standardize=bool(standardize),
+                                          unpenalized=_ridge_unpenalized(inputs))
             out = _collect(out, pieces, batched, K, x_shift)
             unfinished = out["k_end"] < K
             if not np.any(unfinished[:B]):

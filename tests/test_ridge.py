@@ -61,6 +61,7 @@ def _data(n, p, seed):
 OPTIONS = {
     "default": {},
     "weights-pf-offset": "weights",
+    "unpenalized-weights": "unpenalized",
     "no-intercept": dict(fit_intercept=False),
     "unstandardized": dict(standardize=False),
 }
@@ -73,9 +74,11 @@ def test_closed_form_ridge_path_solves_the_normal_equations(shape, case, closed_
     X, y = _data(n, p, seed=n + len(case))
     rng = np.random.default_rng(p)
     w, pf, offset = np.ones(n), np.ones(p), np.zeros(n)
-    kwargs = {} if OPTIONS[case] == "weights" else dict(OPTIONS[case])
-    if OPTIONS[case] == "weights":
+    kwargs = {} if isinstance(OPTIONS[case], str) else dict(OPTIONS[case])
+    if isinstance(OPTIONS[case], str):
         w, pf, offset = rng.uniform(0.2, 2.0, n), rng.uniform(0.3, 3.0, p), 0.5 * rng.standard_normal(n)
+        if OPTIONS[case] == "unpenalized":  # three covariates (one of them the shifted column) left unpenalized
+            pf[[1, 4, p - 1]] = 0.0
         kwargs.update(sample_weight=w, penalty_factor=pf, offset=offset)
     res = jaxreg.path(X, y, l1_ratio=0.0, n_lambdas=30, tol=TOL, **kwargs)
     assert closed_form_calls == [False]
@@ -90,17 +93,24 @@ def test_closed_form_ridge_path_solves_the_normal_equations(shape, case, closed_
 
 @pytest.mark.parametrize("shape", [(200, 30), (30, 200)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_closed_form_and_working_set_ridge_paths_agree_within_their_gaps(shape, dtype, closed_form_calls, monkeypatch):
+@pytest.mark.parametrize("unpenalized", [False, True])
+def test_closed_form_and_working_set_ridge_paths_agree_within_their_gaps(shape, dtype, unpenalized, closed_form_calls,
+                                                                         monkeypatch):
     X, y = _data(*shape, seed=3)
     X, y = X.astype(dtype), y.astype(dtype)
     tol = 1e-9 if dtype == np.float64 else 1e-5
-    fast = jaxreg.path(X, y, l1_ratio=0.0, tol=tol)
+    options = {}
+    if unpenalized:
+        options["penalty_factor"] = np.r_[[0.0, 1.0, 0.0], np.ones(shape[1] - 3)]
+    fast = jaxreg.path(X, y, l1_ratio=0.0, tol=tol, **options)
     monkeypatch.setattr(P, "USE_CLOSED_FORM_RIDGE", False)
-    plain = jaxreg.path(X, y, l1_ratio=0.0, tol=tol)
+    grid = jaxreg.path(X, y, l1_ratio=0.0, n_lambdas=2, tol=tol, **options).lambdas
+    # lambda_max from the null fit (the unpenalized features fitted), computed two ways.
+    np.testing.assert_allclose(fast.lambdas[0], grid[0], rtol=1e-6 if dtype == np.float32 else 1e-12)
+    plain = jaxreg.path(X, y, l1_ratio=0.0, lambdas=fast.lambdas, tol=tol, **options)
     assert closed_form_calls == [False]
     assert fast.coef.dtype == dtype and plain.coef.dtype == dtype
     assert np.all(fast.gap <= tol) and np.all(plain.gap <= tol)
-    np.testing.assert_allclose(fast.lambdas, plain.lambdas, rtol=1e-6 if dtype == np.float32 else 1e-12)
     # Each objective is within its relative gap of the optimum, plus the rounding of the
     # objective itself (a few eps).
     bound = (fast.gap + plain.gap + 8 * np.finfo(dtype).eps) * np.abs(plain.objective)
@@ -199,10 +209,12 @@ def test_centered_kernel_in_column_blocks_equals_numpy(kind, monkeypatch):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.max(np.abs(want)))
 
 
-def test_gram_and_kernel_solves_and_their_refinement_against_numpy():
+@pytest.mark.parametrize("unpenalized", [False, True])
+def test_gram_and_kernel_solves_and_their_refinement_against_numpy(unpenalized):
     """``ridge_from_gram`` and ``ridge_from_kernel`` solve ``(G + lam diag(pf)) b = c`` on the
-    allowed features; one refinement step from a perturbed solution shrinks its error by
-    orders of magnitude (it is a Newton step on a quadratic)."""
+    allowed features (with features at ``pf = 0`` eliminated first); one refinement step from
+    a perturbed solution shrinks its error by orders of magnitude (it is a Newton step on a
+    quadratic), and from the solution it stays there."""
     rng = np.random.default_rng(2)
     n, p = 15, 40
     X = rng.standard_normal((n, p))
@@ -212,6 +224,10 @@ def test_gram_and_kernel_solves_and_their_refinement_against_numpy():
     pf = rng.uniform(0.5, 2.0, p)
     allowed = np.ones(p, bool)
     allowed[5] = False
+    idx = None
+    if unpenalized:
+        pf[[3, 17, 30]] = 0.0
+        idx = jnp.asarray(np.array([3, 17, 30, p + 1], np.int32))  # padded to 4 with the zero column
     lambdas = np.array([1.0, 0.1, 0.01])
     center, scale = w @ X, np.sqrt(w @ (X - w @ X) ** 2)
     Xs = (X - center) / scale
@@ -222,16 +238,20 @@ def test_gram_and_kernel_solves_and_their_refinement_against_numpy():
         want[k, keep] = np.linalg.solve(G[np.ix_(keep, keep)] + lam * np.diag(pf[keep]), c[keep])
     with jax.enable_x64(True):
         B, refine = ridge.ridge_from_gram(jnp.asarray(G), jnp.asarray(c), jnp.asarray(pf), jnp.asarray(allowed),
-                                          jnp.asarray(lambdas))
+                                          jnp.asarray(lambdas), idx)
         np.testing.assert_allclose(np.asarray(B), want, rtol=0, atol=1e-10 * np.max(np.abs(want)))
         off = jnp.asarray(want * (1 + 1e-3 * rng.standard_normal(want.shape)))
         assert np.max(np.abs(np.asarray(refine(off)) - want)) < 1e-5 * np.max(np.abs(np.asarray(off) - want))
+        np.testing.assert_allclose(np.asarray(refine(B)), want, rtol=0, atol=1e-10 * np.max(np.abs(want)))
 
         design = D.make_design(jnp.asarray(X), jnp.asarray(center), jnp.asarray(scale**2), True)
         B, residuals, refine = ridge.ridge_from_kernel(design, jnp.asarray(y), jnp.asarray(w), jnp.asarray(pf),
-                                                       jnp.asarray(allowed), jnp.asarray(lambdas))
+                                                       jnp.asarray(allowed), jnp.asarray(lambdas), idx)
         np.testing.assert_allclose(np.asarray(B), want, rtol=0, atol=1e-10 * np.max(np.abs(want)))
         np.testing.assert_allclose(np.asarray(residuals), y - np.asarray(B) @ Xs.T, rtol=0, atol=1e-12)
+        B2, residuals2 = refine(B, residuals)
+        np.testing.assert_allclose(np.asarray(B2), want, rtol=0, atol=1e-10 * np.max(np.abs(want)))
+        np.testing.assert_allclose(np.asarray(residuals2), y - np.asarray(B2) @ Xs.T, rtol=0, atol=1e-12)
 
 
 def test_a_batch_mixing_ridge_and_other_l1_ratios_solves_each_member_as_its_own_path(closed_form_calls):
@@ -253,14 +273,14 @@ def test_a_batch_mixing_ridge_and_other_l1_ratios_solves_each_member_as_its_own_
         assert np.all(np.abs(member.objective - alone.objective) <= bound)
 
 
-@pytest.mark.parametrize("options", [dict(penalty_factor="one-zero"), dict(lower_bounds=0.0), dict(family="binomial")])
+@pytest.mark.parametrize("options", [dict(penalty_factor="many-zeros"), dict(lower_bounds=0.0), dict(family="binomial")])
 def test_ridge_paths_outside_the_closed_form_run_the_working_set(options, closed_form_calls):
-    """An unpenalized feature, a bound or a non-Gaussian family: no closed form, and the
-    working set's path certifies."""
+    """Unpenalized features as many as half the rows, a bound or a non-Gaussian family: no
+    closed form, and the working set's path certifies."""
     X, y = _data(25, 60, seed=13)
     options = dict(options)
-    if options.get("penalty_factor") == "one-zero":
-        options["penalty_factor"] = np.r_[0.0, np.ones(59)]
+    if options.get("penalty_factor") == "many-zeros":
+        options["penalty_factor"] = np.r_[np.zeros(13), np.ones(47)]
     if options.get("family") == "binomial":
         y = (y > np.median(y)).astype(float)
     res = jaxreg.path(X, y, l1_ratio=0.0, n_lambdas=15, tol=1e-8, **options)

@@ -23,13 +23,17 @@ with a badly conditioned kernel), one step of iterative refinement with the exac
 runs and the better coefficients per lambda are kept; a lambda still not certified hands
 the path to the working-set solver from there (``k_end``).
 
-Requires (checked by the caller, ``path._ridge_applies``): Gaussian family, every
-``pf > 0``, no finite bound. In a batch, members with ``l1_ratio > 0`` come back with no
-lambda solved (``k_end = 0``). Features with ``lower = upper = 0``
+Features with ``pf = 0`` are eliminated first, as an intercept is (``unpenalized``, static:
+how many there may be, rounded up). Requires (checked by the caller,
+``path._ridge_applies``): Gaussian family, no finite bound, fewer unpenalized features than
+``n / 2``. In a batch, members with ``l1_ratio > 0`` come back with no lambda solved
+(``k_end = 0``). Features with ``lower = upper = 0``
 (degenerate columns) are left out of the system and stay at 0.
 """
 
 from __future__ import annotations
+
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -60,22 +64,90 @@ def _spectral_inverse(Q, lambdas):
     return solve
 
 
-def ridge_from_gram(G, c, pf, allowed, lambdas):
+class _Unpenalized(NamedTuple):
+    """The unpenalized features (``pf = 0``), eliminated from the ridge system as an
+    intercept is: ``idx`` (k,) their indices, padded with ``p + 1`` (the zero column);
+    ``valid`` (k,) which are real; ``solve(R)``: ``R C^-1`` for rows ``R`` (..., k), ``C``
+    their Gram (k, k; identity on the padding)."""
+
+    idx: jax.Array
+    valid: jax.Array
+    solve: Callable
+
+
+def _unpenalized_block(C, idx, p: int) -> _Unpenalized:
+    valid = idx < p
+    C = jnp.where(valid[:, None] & valid[None, :], C, 0.0) + jnp.diag(jnp.where(valid, 0.0, 1.0))
+    factor = jnp.linalg.cholesky(0.5 * (C + C.T))
+
+    def solve(R):
+        return jax.scipy.linalg.cho_solve((factor, True), R.T).T
+
+    return _Unpenalized(idx, valid, solve)
+
+
+def _scatter(B, block: _Unpenalized, a):
+    """``B`` (K, p) with ``a`` (K, k) added at the unpenalized features."""
+    return B.at[:, block.idx].add(a, mode="drop")
+
+
+def _gram_block(G, unpenalized_idx):
+    """``(G_U, block)``: the columns ``G_{., U}`` (p, k) of the unpenalized features (0 on the
+    padding) and their ``_Unpenalized`` block."""
+    p = G.shape[0]
+    safe = jnp.where(unpenalized_idx < p, unpenalized_idx, 0)
+    G_U = jnp.where(unpenalized_idx[None, :] < p, jnp.take(G, safe, axis=1), 0.0)
+    return G_U, _unpenalized_block(G_U[safe], unpenalized_idx, p)
+
+
+def _rows_at(R, block: _Unpenalized):
+    """The columns of ``R`` (K, p) at the unpenalized features: (K, k), 0 on the padding."""
+    p = R.shape[-1]
+    return jnp.where(block.valid, jnp.take(R, jnp.where(block.idx < p, block.idx, 0), axis=-1), 0.0)
+
+
+def null_correlations_from_gram(G, c, unpenalized_idx=None):
+    """``Xs^T W r`` (p,) at the null fit: ``c`` without unpenalized features, else ``c - G_{., U}
+    b_U`` with ``b_U = G_UU^-1 c_U`` fitted (the correlations ``lambda_max`` comes from)."""
+    if unpenalized_idx is None:
+        return c
+    G_U, block = _gram_block(G, unpenalized_idx)
+    return c - jnp.matmul(G_U, block.solve(_rows_at(c, block)), precision=_HIGHEST)
+
+
+def ridge_from_gram(G, c, pf, allowed, lambdas, unpenalized_idx=None):
     """``(B, refine)``: ``B`` (K, p), row ``k`` solving ``(G + lambda_k diag(pf)) b = c`` on the
     ``allowed`` features (0 elsewhere), and ``refine(B)``: ``B`` after one step of iterative
     refinement, ``B + (G + lambda D)^-1 (c - (G + lambda D) B)``, with the same
-    decomposition. ``G`` (p, p), ``c``, ``pf`` (p,), ``allowed`` (p,) bool, ``lambdas`` (K,)."""
-    root = jnp.where(allowed, jax.lax.rsqrt(jnp.where(allowed, pf, 1.0)), 0.0)
-    solve = _spectral_inverse(G * (root[:, None] * root[None, :]), lambdas)
+    decomposition. ``G`` (p, p), ``c``, ``pf`` (p,), ``allowed`` (p,) bool, ``lambdas`` (K,).
 
-    def apply_inverse(R):
-        return solve(R * root) * root
+    ``unpenalized_idx`` (k,): the allowed features with ``pf = 0`` (padded with ``p + 1``),
+    eliminated first: the decomposition is of the Schur complement
+    ``G_PP - G_PU G_UU^-1 G_UP`` on the penalized features ``P``, and ``b_U = G_UU^-1
+    (c_U - G_UP b_P)``."""
+    penalized = allowed & (pf > 0)
+    root = jnp.where(penalized, jax.lax.rsqrt(jnp.where(penalized, pf, 1.0)), 0.0)
+    if unpenalized_idx is None:
+        solve = _spectral_inverse(G * (root[:, None] * root[None, :]), lambdas)
+
+        def apply_inverse(R):
+            return solve(R * root) * root
+    else:
+        G_U, block = _gram_block(G, unpenalized_idx)
+        schur = G - jnp.matmul(block.solve(G_U), G_U.T, precision=_HIGHEST)
+        solve = _spectral_inverse(schur * (root[:, None] * root[None, :]), lambdas)
+
+        def apply_inverse(R):
+            R_U = _rows_at(R, block)
+            R_P = R - jnp.matmul(block.solve(R_U), G_U.T, precision=_HIGHEST)
+            B_P = solve(R_P * root) * root
+            return _scatter(B_P, block, block.solve(R_U - jnp.matmul(B_P, G_U, precision=_HIGHEST)))
 
     B = apply_inverse(jnp.broadcast_to(c, (lambdas.shape[0], c.shape[0])))
 
     def refine(B):
         residual = c[None, :] - jnp.matmul(B, G, precision=_HIGHEST) - lambdas[:, None] * pf * B
-        return B + apply_inverse(residual)
+        return B + apply_inverse(jnp.where(allowed, residual, 0.0))
 
     return B, refine
 
@@ -91,27 +163,71 @@ def _fitted(design: dsg.Design, B):
     return jax.vmap(lambda b: dsg.matvec(design, b))(B)
 
 
-def ridge_from_kernel(design: dsg.Design, y, w, pf, allowed, lambdas):
+def _kernel_block(design: dsg.Design, sqrt_w, unpenalized_idx):
+    """``(columns_U, A_U, block)``: the unpenalized features' columns of ``Xs`` (n, k; 0 on the
+    padding), ``W^1/2`` times them, and their ``_Unpenalized`` block (``C = A_U^T A_U``)."""
+    columns_U = dsg.gather_columns(design, unpenalized_idx)
+    A_U = sqrt_w[:, None] * columns_U
+    return columns_U, A_U, _unpenalized_block(jnp.matmul(A_U.T, A_U, precision=_HIGHEST), unpenalized_idx,
+                                              design.X.shape[1])
+
+
+def null_correlations_from_kernel(design: dsg.Design, y, w, unpenalized_idx=None):
+    """``Xs^T W r`` (p,) at the null fit (``null_correlations_from_gram``), from X: one pass."""
+    if unpenalized_idx is None:
+        return dsg.rmatvec(design, w * y)
+    sqrt_w = jnp.sqrt(w)
+    columns_U, A_U, block = _kernel_block(design, sqrt_w, unpenalized_idx)
+    b_U = block.solve(jnp.matmul(sqrt_w * y, A_U, precision=_HIGHEST))
+    return dsg.rmatvec(design, w * (y - jnp.matmul(columns_U, b_U, precision=_HIGHEST)))
+
+
+def ridge_from_kernel(design: dsg.Design, y, w, pf, allowed, lambdas, unpenalized_idx=None):
     """``(B, residuals, refine)`` for ``p > n``: ``B`` (K, p) as in ``ridge_from_gram``,
-    computed from the kernel ``A A^T`` (n, n), ``A = W^1/2 Xs D^-1/2`` on the allowed
+    computed from the kernel ``A A^T`` (n, n), ``A = W^1/2 Xs D^-1/2`` on the penalized
     features, with ``residuals`` ``y - Xs b_k`` (K, n) recomputed from X; ``refine(B,
     residuals)``: one step of iterative refinement of ``(A A^T + lambda I) a = W^1/2 y``
-    (whose residual is ``W^1/2 r - lambda a``) mapped to both, two more passes over X."""
+    (whose residual is ``W^1/2 r - lambda a``) mapped to both, two more passes over X.
+
+    ``unpenalized_idx`` (k,): the allowed features with ``pf = 0`` (padded with ``p + 1``),
+    eliminated in the n-dimensional space: with ``A_U = W^1/2 Xs_U`` and the projection
+    ``Q = I - A_U (A_U^T A_U)^-1 A_U^T``, the kernel is ``Q A A^T Q``, the right-hand side
+    ``Q W^1/2 y``, and ``b_U = (A_U^T A_U)^-1 A_U^T W^1/2 (y - Xs_P b_P)``."""
     sqrt_w = jnp.sqrt(w)
-    coef_scale = jnp.where(allowed, 1.0 / jnp.where(allowed, pf, 1.0), 0.0)
+    penalized = allowed & (pf > 0)
+    coef_scale = jnp.where(penalized, 1.0 / jnp.where(penalized, pf, 1.0), 0.0)
     # Xs D^-1 Xs^T on the raw columns: x_j's weight is 1 / (s_j^2 pf_j).
     column_weight = coef_scale * design.inv_scale * design.inv_scale
-    kernel = dsg.centered_kernel(design.X, design.center, column_weight)
-    solve = _spectral_inverse(kernel * (sqrt_w[:, None] * sqrt_w[None, :]), lambdas)
-    alphas = solve(jnp.broadcast_to(sqrt_w * y, (lambdas.shape[0], y.shape[0])))
-    B = _kernel_coefficients(design, sqrt_w, coef_scale, alphas)
-    residuals = y[None, :] - _fitted(design, B)
+    kernel = dsg.centered_kernel(design.X, design.center, column_weight) * (sqrt_w[:, None] * sqrt_w[None, :])
+    if unpenalized_idx is None:
+        def project(V):
+            return V
+    else:
+        columns_U, A_U, block = _kernel_block(design, sqrt_w, unpenalized_idx)
+
+        def project(V):
+            """``Q`` applied to each row of ``V`` (..., n)."""
+            return V - jnp.matmul(block.solve(jnp.matmul(V, A_U, precision=_HIGHEST)), A_U.T, precision=_HIGHEST)
+
+        kernel = project(project(kernel).T)
+    solve = _spectral_inverse(kernel, lambdas)
+
+    def finish(alphas):
+        """``(B, residuals)`` from the n-dimensional solutions (K, n): two passes over X."""
+        B = _kernel_coefficients(design, sqrt_w, coef_scale, alphas)
+        residuals = y[None, :] - _fitted(design, B)
+        if unpenalized_idx is not None:
+            a = block.solve(jnp.matmul(sqrt_w * residuals, A_U, precision=_HIGHEST))
+            B = _scatter(B, block, a)
+            residuals = residuals - jnp.matmul(a, columns_U.T, precision=_HIGHEST)
+        return B, residuals
+
+    alphas = solve(project(jnp.broadcast_to(sqrt_w * y, (lambdas.shape[0], y.shape[0]))))
+    B, residuals = finish(alphas)
 
     def refine(B, residuals):
         # Each row of ``alphas`` is W^1/2 r / lambda at the exact solution.
-        step = solve(sqrt_w * residuals - lambdas[:, None] * alphas)
-        dB = _kernel_coefficients(design, sqrt_w, coef_scale, step)
-        return B + dB, residuals - _fitted(design, dB)
+        return finish(alphas + solve(project(sqrt_w * residuals - lambdas[:, None] * alphas)))
 
     return B, residuals, refine
 
@@ -122,10 +238,11 @@ def _better(first, second, gap_first, gap_second):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(take.reshape((-1,) + (1,) * (a.ndim - 1)), b, a), first, second)
 
 
-def run_ridge_path(inputs: PathInputs, *, family: Family, fit_intercept: bool, standardize: bool):
+def run_ridge_path(inputs: PathInputs, *, family: Family, fit_intercept: bool, standardize: bool, unpenalized: int = 0):
     """The Gaussian ridge path in closed form, with ``run_path``'s outputs
     (``homotopy.full_slot_outputs``: slot ``j`` holds feature ``j``). The Gram form runs when ``n >= p`` (static shapes),
-    the kernel form otherwise. ``n_iter`` is 1 per lambda (2 where the refinement ran)."""
+    the kernel form otherwise. ``n_iter`` is 1 per lambda (2 where the refinement ran).
+    ``unpenalized`` (static): at least the number of allowed features with ``pf = 0``."""
     X, w = inputs.X, inputs.w
     n, p = X.shape
     K = inputs.lambdas.shape[0]
@@ -151,12 +268,17 @@ def run_ridge_path(inputs: PathInputs, *, family: Family, fit_intercept: bool, s
         def residual_moments(b):
             r = y_work - dsg.matvec(design, b)
             return jnp.sum(w * r * r), jnp.sum(w * r * y_work)
+    unpenalized_idx = None
+    if unpenalized:
+        unpenalized_idx = jnp.nonzero(allowed & (inputs.pf == 0), size=unpenalized, fill_value=p + 1)[0].astype(jnp.int32)
+    if n >= p:
+        null_correlations = null_correlations_from_gram(G, c, unpenalized_idx)
     else:
-        c = dsg.rmatvec(design, w * y_work)
-    lambda_max, lambda_max_ok, lambdas = null_grid(c, inputs.pf, lo, hi, inputs, inputs.lambdas)
+        null_correlations = null_correlations_from_kernel(design, y_work, w, unpenalized_idx)
+    lambda_max, lambda_max_ok, lambdas = null_grid(null_correlations, inputs.pf, lo, hi, inputs, inputs.lambdas)
 
     if n >= p:
-        B, refine = ridge_from_gram(G, c, inputs.pf, allowed, lambdas)
+        B, refine = ridge_from_gram(G, c, inputs.pf, allowed, lambdas, unpenalized_idx)
 
         def certify(B):
             return certify_gaussian(G, c, yy, y_work, w, family, inputs.pf, lo, hi, lambdas, B, residual_moments, 0.0)
@@ -164,7 +286,7 @@ def run_ridge_path(inputs: PathInputs, *, family: Family, fit_intercept: bool, s
         state = (B,)
         refine_state = lambda state: (refine(state[0]),)  # noqa: E731
     else:
-        B, residuals, refine = ridge_from_kernel(design, y_work, w, inputs.pf, allowed, lambdas)
+        B, residuals, refine = ridge_from_kernel(design, y_work, w, inputs.pf, allowed, lambdas, unpenalized_idx)
 
         def certify(B, residuals):
             grads = jax.vmap(lambda r: dsg.rmatvec(design, w * r))(residuals)
