@@ -37,6 +37,7 @@ from jaxreg.design import FlatShifted, RowShifted, Transposed, mask_scale
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
 from jaxreg.solvers.homotopy import run_lasso_homotopy, run_lasso_homotopy_from_statistics
+from jaxreg.solvers.quadratic import WOODBURY_ELIMINATED
 from jaxreg.solvers.ridge import run_ridge_path
 from jaxreg.solvers.streamed_newton import run_streamed_path
 from jaxreg.solvers.working_set import _FULL_GRAM_MAX_P, PathInputs, run_path
@@ -77,7 +78,7 @@ def _with_float_weights(inputs: PathInputs) -> PathInputs:
     return inputs._replace(w=observation_weights(inputs.w, inputs.y.dtype))
 
 
-def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, pure_linalg=False):
+def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, pure_linalg=False, eliminate=0):
     _TRACES["count"] += 1
     inputs = _with_float_weights(inputs)
     return run_path(
@@ -87,10 +88,11 @@ def _traced_run_path(inputs, *, family, capacity, fit_intercept, standardize, pu
         fit_intercept=fit_intercept,
         standardize=standardize,
         pure_linalg=pure_linalg,
+        eliminate=eliminate,
     )
 
 
-_STATIC = ("family", "capacity", "fit_intercept", "standardize")
+_STATIC = ("family", "capacity", "fit_intercept", "standardize", "eliminate")
 
 # Float64 working-set programs also skip XLA's tree-reduction rewrite, which splits every
 # reduction over more than 32 numbers into a windowed partial reduction and a second one, for
@@ -256,7 +258,7 @@ def _ridge_program(batched: bool):
     return functools.partial(_compiled_ridge_batch, vectorize=jax.default_backend() != "cpu")
 
 
-def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, vectorize):
+def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, vectorize, eliminate=0):
     """``run_path`` over the per-member fields of ``inputs`` (leading axis), in one program.
 
     ``vectorize=False`` (CPU): members run one after another (``lax.map``), each at its own
@@ -267,7 +269,7 @@ def _traced_run_batch(inputs, *, family, capacity, fit_intercept, standardize, v
     """
     return _over_members(functools.partial(_traced_run_path, family=family, capacity=capacity,
                                            fit_intercept=fit_intercept, standardize=standardize,
-                                           pure_linalg=vectorize), inputs, vectorize)
+                                           pure_linalg=vectorize, eliminate=eliminate), inputs, vectorize)
 
 
 def _over_members(program, inputs: PathInputs, vectorize: bool):
@@ -809,6 +811,9 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
         # Ridge: every feature is non-zero at every lambda; growing through the doubling
         # sizes would compile and run each of them for nothing.
         capacity = p_pad
+    # Programs for data with unpenalized features hold the Newton solves that eliminate
+    # several of them (``quadratic.woodbury_solve``); others leave that code out.
+    eliminate = WOODBURY_ELIMINATED if n_unpen else 0
     pieces = [[] for _ in range(B)]
     with jax.enable_x64(is64), single_threaded_blas():
         X_device = None
@@ -866,6 +871,7 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
                 capacity=capacity,
                 fit_intercept=bool(fit_intercept),
                 standardize=bool(standardize),
+                eliminate=eliminate,
             )
             out = _collect(out, pieces, batched, K, x_shift)
             overflow = out["overflow"]

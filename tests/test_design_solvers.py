@@ -392,14 +392,15 @@ def _lowrank_system(rng, m, n, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("unpenalized", ["none", "intercept", "intercept, damped", "feature"])
+@pytest.mark.parametrize("unpenalized", ["none", "intercept", "intercept, damped", "feature", "intercept and features"])
 def test_woodbury_solve_matches_dense_solve(dtype, unpenalized):
     """``woodbury_solve`` (the n-dimensional form of a Newton system with more free
     coordinates than rows) against NumPy's float64 solve of ``(C V C^T + diag(D))_FF d_F =
     rhs_F``, one and two right-hand sides, with no coordinate of ``D = 0``, the intercept at
-    ``D = 0`` (eliminated exactly), the intercept at a tiny ``D`` and an unpenalized feature at
-    ``D = 0``. Zero on the fixed coordinates. Tolerance: the float64 solve's error bound
-    ``eps cond`` with a factor 100."""
+    ``D = 0`` (eliminated exactly), the intercept at a tiny ``D``, an unpenalized feature at
+    ``D = 0``, and the intercept with four unpenalized features (a Schur complement of four).
+    Zero on the fixed coordinates. Tolerance: the float64 solve's error bound ``eps cond``
+    with a factor 100."""
     rng = np.random.default_rng(3)
     m, n = 257, 40
     C, v, D = _lowrank_system(rng, m, n, dtype)
@@ -409,8 +410,10 @@ def test_woodbury_solve_matches_dense_solve(dtype, unpenalized):
         D[0] = 1e-12
     elif unpenalized == "feature":
         D[7] = 0.0
+    elif unpenalized == "intercept and features":
+        D[[0, 7, 11, 19, 200]] = 0.0
     free = rng.random(m) < 0.8
-    free[[0, 7]] = True
+    free[[0, 7, 11, 19, 200]] = True
     F = np.flatnonzero(free)
     rhs = rng.normal(size=(m, 2)).astype(dtype)
     M = (C.astype(float) * v.astype(float)) @ C.T.astype(float) + np.diag(D.astype(float))
@@ -418,7 +421,8 @@ def test_woodbury_solve_matches_dense_solve(dtype, unpenalized):
     want[F] = np.linalg.solve(M[np.ix_(F, F)], rhs[F].astype(float))
     tol = 100 * np.finfo(dtype).eps * np.linalg.cond(M[np.ix_(F, F)])
     with jax.enable_x64(dtype == np.float64):
-        lowrank = quadratic.low_rank_hessian(jnp.asarray(C), jnp.asarray(v))
+        eliminate = jnp.zeros(quadratic.WOODBURY_ELIMINATED) if unpenalized == "intercept and features" else None
+        lowrank = quadratic.low_rank_hessian(jnp.asarray(C), jnp.asarray(v), eliminate=eliminate)
         np.testing.assert_allclose(np.asarray(lowrank.diag, float), np.diagonal(M) - D, rtol=100 * np.finfo(dtype).eps)
         assert bool(quadratic.woodbury_usable(lowrank, jnp.asarray(D), jnp.asarray(free)))
         both, ok = quadratic.woodbury_solve(lowrank, jnp.asarray(D), jnp.asarray(rhs), jnp.asarray(free))
@@ -431,10 +435,12 @@ def test_woodbury_solve_matches_dense_solve(dtype, unpenalized):
     assert np.max(np.abs(one - want[:, 0])) <= tol * scale
 
 
-def test_woodbury_usable_only_with_many_free_coordinates_and_one_unpenalized():
-    """The n-dimensional form is chosen from ``woodbury_min_free`` free coordinates on, never
-    with two free coordinates at ``D = 0`` (it eliminates one exactly), never when n >= m; and
-    ``_free_block_solve`` then gives NumPy's answer either way (Cholesky below the threshold)."""
+@pytest.mark.parametrize("eliminate", [0, quadratic.WOODBURY_ELIMINATED])
+def test_woodbury_usable_only_with_many_free_coordinates_and_few_unpenalized(eliminate):
+    """The n-dimensional form is chosen from ``woodbury_min_free`` free coordinates on, with
+    one free coordinate at ``D = 0`` (eliminated exactly), or up to ``1 + E`` in a problem
+    built to eliminate E more (by a Schur complement), and not with more; never when n >= m.
+    ``_free_block_solve`` then gives NumPy's answer either way (Cholesky otherwise)."""
     rng = np.random.default_rng(4)
     m, n = 257, 40
     C, v, D = _lowrank_system(rng, m, n, np.float64)
@@ -442,7 +448,8 @@ def test_woodbury_usable_only_with_many_free_coordinates_and_one_unpenalized():
     threshold = quadratic.woodbury_min_free(n, m)
     assert n < threshold < m
     with jax.enable_x64(True):
-        lowrank = quadratic.low_rank_hessian(jnp.asarray(C), jnp.asarray(v))
+        lowrank = quadratic.low_rank_hessian(jnp.asarray(C), jnp.asarray(v),
+                                             eliminate=jnp.zeros(eliminate) if eliminate else None)
 
         def usable(free, D):
             return bool(quadratic.woodbury_usable(lowrank, jnp.asarray(D), jnp.asarray(free)))
@@ -453,10 +460,12 @@ def test_woodbury_usable_only_with_many_free_coordinates_and_one_unpenalized():
             free = np.zeros(m, bool)
             free[rng.permutation(m)[:k]] = True
             assert usable(free, D) == (k >= threshold)
-            two_zero = D.copy()
+            two_zero, many_zero = D.copy(), D.copy()
             two_zero[np.flatnonzero(free)[:2]] = 0.0
-            assert not usable(free, two_zero)
-            for Dk in (D, two_zero):
+            many_zero[np.flatnonzero(free)[:2 + quadratic.WOODBURY_ELIMINATED]] = 0.0
+            assert usable(free, two_zero) == (k >= threshold and eliminate > 0)
+            assert not usable(free, many_zero)
+            for Dk in (D, two_zero, many_zero):
                 F = np.flatnonzero(free)
                 want = np.zeros(m)
                 want[F] = np.linalg.solve(H[np.ix_(F, F)] + np.diag(Dk[F]), np.ones(len(F)))
@@ -820,8 +829,8 @@ def test_woodbury_solve_from_a_slot_kernel_matches_the_fresh_product(dtype):
                 return fits, thunk
 
             quadratic._kernel_product = counted
-            try:
-                d, ok = quadratic.woodbury_solve(lowrank, jnp.asarray(D), jnp.asarray(rhs), jnp.asarray(free))
+            try:  # the solve with one coordinate eliminated (woodbury_solve's cond would trace it)
+                d, ok = quadratic._woodbury_one(lowrank, jnp.asarray(D), jnp.asarray(rhs), jnp.asarray(free))
             finally:
                 quadratic._kernel_product = original
             assert bool(ok)
@@ -896,4 +905,40 @@ def test_ridge_p_much_larger_than_n_path_with_the_slot_kernel_equals_the_path_wi
     assert runs_fast > len(fast.lambdas) // 2 and len(runs) == runs_fast
     assert np.all(fast.gap <= tol) and np.all(plain.gap <= tol)
     bound = (fast.gap + plain.gap) * np.abs(plain.objective) + 1e-15
+    assert np.all(np.abs(fast.objective - plain.objective) <= bound)
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.1])
+def test_p_much_larger_than_n_glm_path_with_unpenalized_features_eliminates_them_by_a_schur_complement(l1_ratio,
+                                                                                                  monkeypatch):
+    """A binomial path on 30 x 200 with three unpenalized features (and the intercept) solves
+    its n-dimensional Newton systems with the three eliminated by a Schur complement (counted
+    at run time); its objectives equal those of the same path whose program leaves that out
+    (the free block factorized instead) within the two certified gaps."""
+    P = sys.modules["jaxreg.path"]
+    X, y, _ = make_glmnet_benchmark(30, 200, 0.2, family="binomial", seed=12)
+    pf = np.r_[[0.0, 1.0, 0.0, 1.0, 0.0], np.ones(195)]
+    tol = 1e-8
+    runs = []
+    original = quadratic._woodbury_blocked
+
+    def counted(*args):
+        jax.debug.callback(lambda: runs.append(1))
+        return original(*args)
+
+    monkeypatch.setenv("JAXREG_CACHE_DIR", "off")
+    _retrace_paths()
+    try:
+        monkeypatch.setattr(quadratic, "_woodbury_blocked", counted)
+        fast = jaxreg.path(X, y, family="binomial", l1_ratio=l1_ratio, penalty_factor=pf, n_lambdas=30, tol=tol)
+        monkeypatch.setattr(P, "WOODBURY_ELIMINATED", 0)
+        _retrace_paths()
+        plain = jaxreg.path(X, y, family="binomial", l1_ratio=l1_ratio, penalty_factor=pf, n_lambdas=30, tol=tol)
+    finally:
+        monkeypatch.undo()
+        _retrace_paths()
+    assert len(runs) > 0
+    assert np.all(fast.gap <= tol) and np.all(plain.gap <= tol)
+    np.testing.assert_allclose(fast.lambdas, plain.lambdas, rtol=1e-12)
+    bound = (fast.gap + plain.gap + 8 * np.finfo(float).eps) * np.abs(plain.objective)
     assert np.all(np.abs(fast.objective - plain.objective) <= bound)

@@ -82,9 +82,14 @@ class LowRankHessian(NamedTuple):
     extra: jax.Array
     diag: jax.Array
     kernel: SlotKernel | None = None
+    # (E,) zeros, whose static length E is how many unpenalized features (D_j = 0) besides one
+    # ``woodbury_solve`` may eliminate by a Schur complement; None: none (that code is not
+    # compiled: 1 s of a p >> n binomial program's compile time).
+    eliminate: jax.Array | None = None
 
 
-def low_rank_hessian(cols_t, v, extra=None, base_diagonal=None, kernel: SlotKernel | None = None) -> LowRankHessian:
+def low_rank_hessian(cols_t, v, extra=None, base_diagonal=None, kernel: SlotKernel | None = None,
+                     eliminate=None) -> LowRankHessian:
     """``LowRankHessian`` of ``cols_t diag(v) cols_t^T + diag(extra)`` (``extra`` None: zeros).
     ``base_diagonal`` (m,): the diagonal of ``cols_t diag(v) cols_t^T`` where the caller has it
     (a dense ``H`` of the same weights, or the undamped problem's); otherwise it is computed
@@ -93,7 +98,7 @@ def low_rank_hessian(cols_t, v, extra=None, base_diagonal=None, kernel: SlotKern
         base_diagonal = jnp.matmul(cols_t * cols_t, v, precision=_HIGHEST)
     if extra is None:
         extra = jnp.zeros_like(base_diagonal)
-    return LowRankHessian(cols_t, v, extra, base_diagonal + extra, kernel)
+    return LowRankHessian(cols_t, v, extra, base_diagonal + extra, kernel, eliminate)
 
 
 class QuadProblem(NamedTuple):
@@ -321,16 +326,29 @@ def _woodbury_compiled(m: int, n: int) -> bool:
     return 2 * n <= m
 
 
+# Free coordinates whose ``D_j`` is not clearly positive (unpenalized features) that
+# ``woodbury_solve`` eliminates by a Schur complement, besides the one it eliminates exactly,
+# in programs built for them (``LowRankHessian.eliminate``).
+WOODBURY_ELIMINATED = 8
+
+
+def _unpenalized_free(lowrank: LowRankHessian, D, free):
+    """Free coordinates whose ``D_j`` is not clearly positive: below ``sqrt(eps)`` times their
+    curvature ``lowrank.diag`` (the intercept, unpenalized features, lasso coordinates)."""
+    return free & (D <= math.sqrt(float(jnp.finfo(D.dtype).eps)) * lowrank.diag)
+
+
 def woodbury_usable(lowrank: LowRankHessian, D, free):
     """Whether ``woodbury_solve`` applies to ``(C_F^T diag(v) C_F + diag(D_F))``: enough free
-    coordinates (``woodbury_min_free``) and at most one whose ``D_j`` is not clearly positive
-    (below ``sqrt(eps)`` times its curvature ``lowrank.diag``; that one is eliminated
-    exactly). Static n >= m: never."""
+    coordinates (``woodbury_min_free``) and at most ``1 + E`` whose ``D_j`` is not clearly
+    positive (``_unpenalized_free``; they are eliminated exactly), ``E`` the length of
+    ``lowrank.eliminate`` (0 without). Static n >= m: never."""
     m, n = lowrank.cols_t.shape
     if n >= m:
         return jnp.zeros((), bool)
-    small = free & (D <= math.sqrt(float(jnp.finfo(D.dtype).eps)) * lowrank.diag)
-    return (jnp.sum(free) >= woodbury_min_free(n, m)) & (jnp.sum(small) <= 1)
+    small = _unpenalized_free(lowrank, D, free)
+    allowed = 1 + (0 if lowrank.eliminate is None else lowrank.eliminate.shape[0])
+    return (jnp.sum(free) >= woodbury_min_free(n, m)) & (jnp.sum(small) <= allowed)
 
 
 def matrix_free_solve(lowrank: LowRankHessian, l2, rhs, free):
@@ -345,7 +363,62 @@ def matrix_free_solve(lowrank: LowRankHessian, l2, rhs, free):
 
 def woodbury_solve(lowrank: LowRankHessian, D, rhs, free):
     """``d`` with ``(C_F^T V C_F + diag(D_F)) d_F = rhs_F`` on the free set ``F`` (0 elsewhere),
-    in the n-dimensional form: ``(d, ok)``.
+    in the n-dimensional form: ``(d, ok)``; ``rhs`` (m,) or (m, r).
+
+    At most one free coordinate whose ``D_j`` is not clearly positive (the intercept):
+    ``_woodbury_one``. More (unpenalized features; up to ``1 + E`` in a ``lowrank`` built with
+    ``eliminate`` of length E, see ``woodbury_usable``): all but the one of smallest
+    ``D_j / |a_j|^2`` (the set ``S``, ``a_j = V^1/2 c_j``) are eliminated by their Schur
+    complement. With
+    ``M = (A^T A + diag(D))_PP`` on the other free coordinates ``P`` (solved by
+    ``_woodbury_one``, k more right-hand sides ``H_PS = A_P^T A_S``):
+
+        d_S = (H_SS + D_S - H_SP M^-1 H_PS)^-1 (rhs_S - H_SP M^-1 rhs_P),
+        d_P = M^-1 (rhs_P - H_PS d_S).
+    """
+    if lowrank.eliminate is None:
+        return _woodbury_one(lowrank, D, rhs, free)
+    small = _unpenalized_free(lowrank, D, free)
+    return jax.lax.cond(jnp.sum(small) <= 1, lambda: _woodbury_one(lowrank, D, rhs, free),
+                        lambda: _woodbury_blocked(lowrank, D, rhs, free, small))
+
+
+def _woodbury_blocked(lowrank: LowRankHessian, D, rhs, free, small):
+    """``woodbury_solve`` with several free coordinates of ``D_j`` not clearly positive
+    (``small``): the Schur complement of up to ``E`` (``lowrank.eliminate``) of them."""
+    cols_t, v = lowrank.cols_t, lowrank.v
+    m = cols_t.shape[0]
+    norms = lowrank.diag - lowrank.extra  # |a_j|^2
+    ratio = jnp.where(free, D / jnp.where(norms > 0, norms, 1.0), jnp.inf)
+    kept = jnp.arange(m) == jnp.argmin(ratio)  # eliminated exactly by _woodbury_one
+    S_idx = jnp.nonzero(small & ~kept, size=lowrank.eliminate.shape[0], fill_value=m)[0]
+    valid = S_idx < m
+    safe = jnp.where(valid, S_idx, 0)
+    in_S = jnp.zeros(m, bool).at[S_idx].set(True, mode="drop")
+    P = free & ~in_S
+    root_v = jnp.sqrt(v)
+    A_S = jnp.where(valid[:, None], root_v[None, :] * cols_t[safe], 0.0)  # (k, n)
+    H_S = jnp.matmul(cols_t, (root_v[None, :] * A_S).T, precision=_HIGHEST)  # (m, k): a_j . a_s
+    rhs2 = rhs if rhs.ndim == 2 else rhs[:, None]
+    r = rhs2.shape[1]
+    solved, ok = _woodbury_one(lowrank, D, jnp.concatenate([rhs2, jnp.where(P[:, None], H_S, 0.0)], axis=1), P)
+    Y_r, Y_S = solved[:, :r], solved[:, r:]
+    H_PS = jnp.where(P[:, None], H_S, 0.0)
+    sigma = (jnp.matmul(A_S, A_S.T, precision=_HIGHEST) + jnp.diag(jnp.where(valid, D[safe], 1.0))
+             - jnp.matmul(H_PS.T, Y_S, precision=_HIGHEST))
+    sigma = jnp.where(valid[:, None] & valid[None, :], sigma, jnp.eye(S_idx.shape[0], dtype=sigma.dtype))
+    factor = jnp.linalg.cholesky(0.5 * (sigma + sigma.T))
+    r_S = jnp.where(valid[:, None], rhs2[safe], 0.0)
+    d_S = jax.scipy.linalg.cho_solve((factor, True), r_S - jnp.matmul(H_PS.T, Y_r, precision=_HIGHEST))
+    d = (Y_r - jnp.matmul(Y_S, d_S, precision=_HIGHEST)).at[S_idx].add(d_S, mode="drop")
+    ok = ok & jnp.all(jnp.isfinite(d))
+    d = jnp.where(free[:, None] & ok, d, 0.0)
+    return (d if rhs.ndim == 2 else d[:, 0]), ok
+
+
+def _woodbury_one(lowrank: LowRankHessian, D, rhs, free):
+    """``woodbury_solve`` with at most one free coordinate whose ``D_j`` is not clearly
+    positive, which it eliminates exactly.
 
     Shapes: ``lowrank.cols_t`` (m, n) holds the columns ``c_j`` as rows, ``lowrank.v`` (n,)
     the weights (``lowrank.extra`` is not used: the caller folds it into ``D``); ``D``, ``free``

@@ -122,6 +122,7 @@ class _Problem(NamedTuple):
     alpha: jax.Array
     c_full: jax.Array  # Gaussian: Xs_aug^T W y, (p + 2,)
     obj_scale: jax.Array  # objective of the null model, for relative tolerances
+    eliminate: jax.Array | None = None  # ``LowRankHessian.eliminate`` (``run_path``'s ``eliminate``)
 
 
 class _WorkingSet(NamedTuple):
@@ -364,11 +365,13 @@ def _solve_quadratic_family(family: Family, prob: _Problem, ws: _WorkingSet, lam
     slots = _SlotColumns(family, prob, ws)
     if _matrix_free(family, ws):
         H = ws.hess  # the placeholder: no (m, m) Gram
-        qp = QuadProblem(None, l1, l2, lo, hi, low_rank_hessian(slots.cols_t, ws.hess_w, kernel=_slot_kernel(prob, ws)))
+        qp = QuadProblem(None, l1, l2, lo, hi, low_rank_hessian(slots.cols_t, ws.hess_w, kernel=_slot_kernel(prob, ws),
+                                                                eliminate=prob.eliminate))
     else:
         H, usable = _update_changed_slots(ws, slots)
         H = jax.lax.cond(usable, lambda: H, lambda: slots.gram(ws.hess_w))
-        qp = QuadProblem(H, l1, l2, lo, hi, low_rank_hessian(slots.cols_t, ws.hess_w, base_diagonal=jnp.diagonal(H)))
+        qp = QuadProblem(H, l1, l2, lo, hi, low_rank_hessian(slots.cols_t, ws.hess_w, base_diagonal=jnp.diagonal(H),
+                                                             eliminate=prob.eliminate))
     sol = solve_quadratic(qp, ws.b, gr, inner_tol, budget, pure_linalg, compact_sweeps=True)
     fitted = slots.matvec(sol.b)
     grad = dsg.augmented_rmatvec(prob.design, prob.w * (prob.y - fitted))
@@ -591,6 +594,7 @@ def _solve_newton_family(family: Family, prob: _Problem, ws: _WorkingSet, lam, i
         plain = None
         if matrix_free or not slots.fixed:
             plain = low_rank_hessian(slots.cols_t, v, base_diagonal=None if matrix_free else jnp.diagonal(H),
+                                     eliminate=prob.eliminate,
                                      kernel=_slot_kernel(prob, ws))
         stationary = subproblem_violation(QuadProblem(None if matrix_free else H, l1, l2, lo, hi, plain), b, gr) <= inner_tol
 
@@ -732,7 +736,8 @@ def _newton_corrected_mean(family: Family, prob: _Problem, ws: _WorkingSet, lam,
     def exact_product(d):
         return slots.rmatvec(curv_w * slots.matvec(d)) + l2 * d
 
-    lowrank = None if slots.fixed else low_rank_hessian(slots.cols_t, curv_w, kernel=_slot_kernel(prob, ws))
+    lowrank = None if slots.fixed else low_rank_hessian(slots.cols_t, curv_w, kernel=_slot_kernel(prob, ws),
+                                                        eliminate=prob.eliminate)
 
     # The path's tangent at this point: differentiating the stationarity of the moving slots,
     # g(b) = l1 sign(b) + l2 b with l1, l2 proportional to lam, gives (H + diag(l2)) db/dlam =
@@ -1059,11 +1064,14 @@ def run_path(
     fit_intercept: bool,
     standardize: bool,
     pure_linalg: bool = False,
+    eliminate: int = 0,
 ):
     """Compute the path; see the module docstring. Returns a dict of arrays.
 
     ``pure_linalg`` avoids LAPACK custom calls (set for vmapped programs, see
-    ``quadratic._regularized_solve``).
+    ``quadratic._regularized_solve``). ``eliminate``: how many unpenalized features the
+    n-dimensional Newton solves may eliminate by a Schur complement (0: none; the caller
+    sets it where some ``pf`` is 0).
     """
     X, y, w, offset = inputs.X, inputs.y, inputs.w, inputs.offset
     dtype = X.dtype
@@ -1095,7 +1103,8 @@ def run_path(
         y_work, offset_work = y, offset
         c_full = jnp.zeros(p + 2, dtype)
         obj_scale = jnp.maximum(null_obj, jnp.finfo(dtype).tiny)
-    prob = _Problem(design, y_work, w, offset_work, pf_aug, lo_aug, hi_aug, inputs.l1_ratio, c_full, obj_scale)
+    prob = _Problem(design, y_work, w, offset_work, pf_aug, lo_aug, hi_aug, inputs.l1_ratio, c_full, obj_scale,
+                    jnp.zeros((eliminate,), dtype) if eliminate else None)
 
     # Initial working set: intercept slot, unpenalized features, then warm-start non-zeros.
     idx0 = jnp.full((m,), p + 1, jnp.int32).at[0].set(p if with_intercept_slot else p + 1)
