@@ -520,6 +520,17 @@ def test_matrix_free_subproblem_matches_the_dense_one(compact):
     np.testing.assert_allclose(np.asarray(sols[1].b), np.asarray(sols[0].b), rtol=1e-8, atol=1e-10)
 
 
+def _run_time_counter(function, runs):
+    """``function``, appending to ``runs`` each time a compiled program runs it (a debug
+    callback: the trace alone does not count)."""
+
+    def counted(*args):
+        jax.debug.callback(lambda: runs.append(1))
+        return function(*args)
+
+    return counted
+
+
 def _retrace_paths():
     """Drop the traced path programs (jit's trace cache would keep a function traced before a
     patch)."""
@@ -569,16 +580,10 @@ def test_elastic_net_p_much_larger_than_n_paths_equal_without_woodbury(monkeypat
     y = (y - y.mean()) / y.std()
     tol = 1e-8
     runs = []
-    original = quadratic.woodbury_solve
-
-    def counted(*args):
-        jax.debug.callback(lambda: runs.append(1))
-        return original(*args)
-
     monkeypatch.setenv("JAXREG_CACHE_DIR", "off")
     _retrace_paths()
     try:
-        monkeypatch.setattr(quadratic, "woodbury_solve", counted)
+        monkeypatch.setattr(quadratic, "woodbury_solve", _run_time_counter(quadratic.woodbury_solve, runs))
         fast = jaxreg.path(X, y, family=family, l1_ratio=0.1, tol=tol)
         monkeypatch.setattr(quadratic, "woodbury_min_free", lambda n, m: 10 ** 9)
         _retrace_paths()
@@ -920,16 +925,10 @@ def test_p_much_larger_than_n_glm_path_with_unpenalized_features_eliminates_them
     pf = np.r_[[0.0, 1.0, 0.0, 1.0, 0.0], np.ones(195)]
     tol = 1e-8
     runs = []
-    original = quadratic._woodbury_blocked
-
-    def counted(*args):
-        jax.debug.callback(lambda: runs.append(1))
-        return original(*args)
-
     monkeypatch.setenv("JAXREG_CACHE_DIR", "off")
     _retrace_paths()
     try:
-        monkeypatch.setattr(quadratic, "_woodbury_blocked", counted)
+        monkeypatch.setattr(quadratic, "_woodbury_blocked", _run_time_counter(quadratic._woodbury_blocked, runs))
         fast = jaxreg.path(X, y, family="binomial", l1_ratio=l1_ratio, penalty_factor=pf, n_lambdas=30, tol=tol)
         monkeypatch.setattr(P, "WOODBURY_ELIMINATED", 0)
         _retrace_paths()
