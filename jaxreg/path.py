@@ -245,10 +245,9 @@ def _ridge_applies(fam, inputs: PathInputs, n: int, n_run: int, p_run: int) -> b
             and bool(np.all(np.isneginf(inputs.lower))) and bool(np.all(np.isposinf(inputs.upper))))
 
 
-def _ridge_unpenalized(inputs: PathInputs) -> int:
-    """The ridge program's static ``unpenalized``: 0, or the count of features with ``pf = 0``
-    rounded up to a power of two (at least 4), so that nearby counts share a program."""
-    count = int(np.sum(inputs.pf == 0))
+def _ridge_unpenalized(count: int) -> int:
+    """The ridge program's static ``unpenalized`` for ``count`` features with ``pf = 0``: 0, or
+    the count rounded up to a power of two (at least 4), so that nearby counts share a program."""
     return 0 if count == 0 else max(4, _next_pow2(count))
 
 
@@ -848,7 +847,7 @@ def solve(inputs: PathInputs, data, fam, fit_intercept, standardize, *, batched,
             X_device = view(current.X, _device_matrix)
             out = _ridge_program(batched)(_program_args(current, X_device, batched), family=fam,
                                           fit_intercept=bool(fit_intercept), standardize=bool(standardize),
-                                          unpenalized=_ridge_unpenalized(inputs))
+                                          unpenalized=_ridge_unpenalized(n_unpen))
             out = _collect(out, pieces, batched, K, x_shift)
             unfinished = out["k_end"] < K
             if not np.any(unfinished[:B]):

@@ -401,9 +401,9 @@ def _woodbury_blocked(lowrank: LowRankHessian, D, rhs, free, small):
     H_S = jnp.matmul(cols_t, (root_v[None, :] * A_S).T, precision=_HIGHEST)  # (m, k): a_j . a_s
     rhs2 = rhs if rhs.ndim == 2 else rhs[:, None]
     r = rhs2.shape[1]
-    solved, ok = _woodbury_one(lowrank, D, jnp.concatenate([rhs2, jnp.where(P[:, None], H_S, 0.0)], axis=1), P)
-    Y_r, Y_S = solved[:, :r], solved[:, r:]
     H_PS = jnp.where(P[:, None], H_S, 0.0)
+    solved, ok = _woodbury_one(lowrank, D, jnp.concatenate([rhs2, H_PS], axis=1), P)
+    Y_r, Y_S = solved[:, :r], solved[:, r:]
     sigma = (jnp.matmul(A_S, A_S.T, precision=_HIGHEST) + jnp.diag(jnp.where(valid, D[safe], 1.0))
              - jnp.matmul(H_PS.T, Y_S, precision=_HIGHEST))
     sigma = jnp.where(valid[:, None] & valid[None, :], sigma, jnp.eye(S_idx.shape[0], dtype=sigma.dtype))
