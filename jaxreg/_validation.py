@@ -199,7 +199,7 @@ def _binary_labels(y, dtype=np.float64):
 
 def validate_inputs(
     X, y, *, family_name, sample_weight, offset, penalty_factor, lower_bounds, upper_bounds, l1_ratio,
-    X_checked=False, y_checked=None, weight_masks=False,
+    X_checked=False, y_checked=None, weight_masks=False, weight_checked=None, offset_checked=None,
 ) -> ValidatedData:
     """Check and normalize everything but lambdas; see ``jaxreg.path`` for the rules.
 
@@ -207,6 +207,10 @@ def validate_inputs(
     call already validated (batched sweeps validate X once, then each member's y and weights).
     ``y_checked``: the ``(y, classes)`` of an earlier call's result for the same ``y``, used
     as they are (batch members sharing y: no second indicator, no second sort for classes).
+    ``weight_checked`` / ``offset_checked``: an earlier call's validated weights / offset for
+    the same ``sample_weight`` / ``offset``, used as they are (batch members sharing them make
+    no n-vector of their own: a default offset or unit weights made again for each member
+    landed in recycled heap memory, where zeroing or filling them made 8 n bytes resident).
     ``weight_masks=True``: a boolean ``sample_weight`` (0/1 weights: a cross-validation fold's
     training rows) is returned as it is, one byte per row, for the path programs to normalize
     (``path.observation_weights``) rather than as a float n-vector; only the batch solver
@@ -259,7 +263,9 @@ def validate_inputs(
     # The n-vectors made here go straight into aligned memory (``_shareable`` then keeps
     # them): on a tall, narrow X each is a fifth of X (p = 5), and a copy of each made the
     # path's peak memory.
-    if sample_weight is None:
+    if weight_checked is not None:
+        w = weight_checked
+    elif sample_weight is None:
         w = aligned_empty((n,), dtype)
         w.fill(1.0 / n)
     elif weight_masks and isinstance(sample_weight, np.ndarray) and sample_weight.dtype == np.bool_:
@@ -281,7 +287,9 @@ def validate_inputs(
         np.divide(w, w.max(), out=scaled)  # first by the max, so the sum cannot overflow
         w = np.divide(scaled, scaled.sum(), out=scaled)
 
-    if offset is None:
+    if offset_checked is not None:
+        off = offset_checked
+    elif offset is None:
         off = aligned_zeros((n,), dtype)
     else:
         off = _as_float_array("offset", offset, np.float64)

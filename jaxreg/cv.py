@@ -26,6 +26,7 @@ import numpy as np
 
 from jaxreg.families import get_family
 from jaxreg.result import PathResult
+from jaxreg.path import trim_host_heap
 from jaxreg.sweep import _DEFAULT_MEMORY, _solve_batch, path_batch
 
 __all__ = ["cv", "CVResult", "make_folds"]
@@ -36,20 +37,27 @@ _PROB_MIN = 1e-5
 
 def make_folds(y, n_folds: int, *, stratified: bool = False, seed=0) -> np.ndarray:
     """Fold ids 0..n_folds-1 of balanced size in random order; stratified keeps each class
-    spread evenly over the folds."""
+    spread evenly over the folds.
+
+    Returns an (n,) array of the smallest signed integer type that holds ``n_folds - 1``
+    (int8 up to 128 folds): on a tall X an int64 fold id per row would weigh a fifth of a
+    5-column X. The ids are those of ``permutation(n)`` (per class when stratified) dealt
+    round-robin: observation ``perm[i]`` goes to fold ``i % n_folds``.
+    """
     y = np.asarray(y)
     n = y.shape[0]
     if not isinstance(n_folds, (int, np.integer)) or isinstance(n_folds, bool) or not 2 <= n_folds <= n:
         raise ValueError(f"n_folds must be an integer in [2, n_samples = {n}]; got {n_folds!r}")
     rng = np.random.default_rng(seed)
-    folds = np.empty(n, dtype=np.int64)
+    cycle = np.arange(n_folds, dtype=np.min_scalar_type(-int(n_folds)))  # 0..n_folds-1, dealt in turn
+    folds = np.empty(n, dtype=cycle.dtype)
     if not stratified:
-        folds[rng.permutation(n)] = np.arange(n) % n_folds
+        folds[rng.permutation(n)] = np.resize(cycle, n)
         return folds
     start = 0
     for label in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == label))
-        folds[members] = (start + np.arange(members.size)) % n_folds
+        folds[members] = np.resize(np.roll(cycle, -(start % n_folds)), members.size)
         start += members.size
     return folds
 
@@ -260,6 +268,9 @@ def cv(
             raise ValueError(f"fold_ids must have shape ({n},); got {folds.shape}")
         if folds.dtype.kind not in "iu":
             raise ValueError("fold_ids must be integers")
+    # The full-data fits' freed n-vectors and make_folds' temporaries go back to the OS
+    # before the fold fits make theirs (else the peaks of the phases add up).
+    trim_host_heap()
     labels = np.unique(folds)
     F = labels.size
     if F < 2:
@@ -277,7 +288,32 @@ def cv(
     # when it is validated, straight into its chunk's stack: no (L F, n) array of them. With
     # unit sample weights they are the fold's boolean training mask, which the programs
     # normalize themselves (one byte per row on the host instead of eight).
-    fits = _solve_batch(
+    K = grids.shape[1]
+    cv_folds = np.zeros((L, F, K))
+    fold_weight = np.array([weights(np.flatnonzero(folds == f)).sum() for f in labels])
+    oof = np.full((L, n, K), np.nan) if keep else None
+    higher = scoring == "auc"
+
+    def score(b, res):
+        """Member b's held-out errors per lambda (and its held-out linear predictor with
+        ``keep``), taken as soon as its path is assembled: its (K, p) coefficients are not
+        kept."""
+        l, i = divmod(b, F)
+        test = folds == labels[i]
+        rows = np.flatnonzero(test)
+        if keep or scoring == "auc":
+            eta = _linear_predictor(Xa, rows, res.coef, res.intercept, off)
+        if keep:
+            oof[l, test] = eta
+        if scoring == "auc":
+            cv_folds[l, i] = [_weighted_auc(y01[test].astype(float), eta[:, k], weights(rows)) for k in range(K)]
+        else:
+            total = np.zeros(K)
+            for chunk, eta_c in _chunked_predictions(Xa, rows, res.coef, res.intercept, off):
+                total += weights(chunk) @ _pointwise_loss(scoring, fam.name, y01[chunk].astype(float), eta_c)
+            cv_folds[l, i] = total / max(weights(rows).sum(), np.finfo(float).tiny)
+
+    _solve_batch(
         X, fam, L * F,
         y_of=lambda b: y, offset_of=lambda b: offset,
         weight_of=lambda b: (folds != labels[b % F]) if w is None else w * (folds != labels[b % F]),
@@ -286,30 +322,8 @@ def cv(
         n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio, penalty_factor=penalty_factor,
         lower_bounds=lower_bounds, upper_bounds=upper_bounds, fit_intercept=fit_intercept,
         standardize=standardize, tol=tol, max_iter=max_iter, chunk_size=chunk_size, max_memory=_DEFAULT_MEMORY,
-        n_jobs=n_jobs, progress=progress,
+        n_jobs=n_jobs, progress=progress, consume=score,
     )
-
-    K = grids.shape[1]
-    cv_folds = np.zeros((L, F, K))
-    fold_weight = np.array([weights(np.flatnonzero(folds == f)).sum() for f in labels])
-    oof = np.full((L, n, K), np.nan) if keep else None
-    higher = scoring == "auc"
-    for l in range(L):
-        for i, f in enumerate(labels):
-            res = fits[l * F + i]
-            test = folds == f
-            rows = np.flatnonzero(test)
-            if keep or scoring == "auc":
-                eta = _linear_predictor(Xa, rows, res.coef, res.intercept, off)
-            if keep:
-                oof[l, test] = eta
-            if scoring == "auc":
-                cv_folds[l, i] = [_weighted_auc(y01[test].astype(float), eta[:, k], weights(rows)) for k in range(K)]
-            else:
-                total = np.zeros(K)
-                for chunk, eta_c in _chunked_predictions(Xa, rows, res.coef, res.intercept, off):
-                    total += weights(chunk) @ _pointwise_loss(scoring, fam.name, y01[chunk].astype(float), eta_c)
-                cv_folds[l, i] = total / max(weights(rows).sum(), np.finfo(float).tiny)
     W = fold_weight / fold_weight.sum()
     cv_mean = np.einsum("f,lfk->lk", W, cv_folds)
     cv_se = np.sqrt(np.einsum("f,lfk->lk", W, (cv_folds - cv_mean[:, None, :]) ** 2) / (F - 1))

@@ -24,6 +24,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -36,6 +37,17 @@ from jaxreg.result import PathResult
 __all__ = ["path_batch", "BatchPathResult"]
 
 _DEFAULT_MEMORY = 1 << 30  # bytes of per-member solver state allowed in one chunk
+
+# On CPU, from an X of this many bytes on, the default is one chunk at a time (``n_jobs=1``).
+# XLA:CPU runs each program's loops on its pool of one thread per core, and a kernel split
+# over that pool (large reductions and products, YNNPACK's among them) leaves a task record
+# in the pool's queue that only an idle pool thread removes. With one program per core no
+# thread is idle, so the records pile up until a program ends: measured 4-7 MB per second
+# of two concurrent binomial paths on 2 cores (20000 x 200 to 2500000 x 5), none with one.
+# A 4-fold binomial cv on 2500000 x 5 peaked at 2.9x X on two threads and 2.1x on one (in
+# 1.2x the time); on X this large a program runs for seconds to minutes, so the pile grows
+# with the run (benchmarks/README.md, twenty-seventh session).
+_CONCURRENT_MAX_BYTES = 1 << 26
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +143,9 @@ def path_batch(
         chunks; at most as many as ``max_memory`` bytes of per-member solver state allow).
         Every chunk of the same size reuses one compilation.
     n_jobs : chunks solved concurrently (threads). Default: the number of CPU cores on the
-        CPU backend, 1 on accelerators (there the members of a chunk are vmapped).
+        CPU backend for an X under 64 MiB and 1 from 64 MiB on (concurrent programs on
+        large X make XLA:CPU's thread pool hold memory that grows with the run time, a few
+        MB per second); 1 on accelerators (there the members of a chunk are vmapped).
     progress : print one line per chunk to stderr.
     """
     fam = get_family(family)
@@ -174,7 +188,7 @@ def _accessor(value, batched: bool):
 
 def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, lambdas_of, n_lambdas,
                  lambda_min_ratio, penalty_factor, lower_bounds, upper_bounds, fit_intercept, standardize, tol,
-                 max_iter, chunk_size, max_memory, n_jobs, progress) -> BatchPathResult:
+                 max_iter, chunk_size, max_memory, n_jobs, progress, consume=None):
     """``path_batch`` of B members whose y, sample weights and offset come from ``y_of(b)``,
     ``weight_of(b)``, ``offset_of(b)`` (``batched[name]``: whether they differ by member;
     cross-validation hands out fold weights made on demand, never all at once).
@@ -185,6 +199,11 @@ def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, l
     once and held once (on a tall, narrow X each n-vector is a sizable part of X: at p = 5, a
     fifth). Members after the first are validated against the first one's converted X (an X
     that needed converting is not converted again per member).
+
+    ``consume(b, result)``, when given, takes member b's ``PathResult`` as soon as it is
+    assembled, and the call returns the list of what it returned, in member order, instead of
+    a ``BatchPathResult``: ``cv`` keeps each fold's held-out errors, not its (K, p)
+    coefficients (on 1000 x 12500, 10 MB a fold).
     """
     def validate(b, first=None):
         return validate_inputs(
@@ -192,6 +211,8 @@ def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, l
             penalty_factor=penalty_factor, lower_bounds=lower_bounds, upper_bounds=upper_bounds,
             l1_ratio=l1_ratios[b], X_checked=first is not None,
             y_checked=None if first is None or batched["y"] else (first.y, first.classes), weight_masks=True,
+            weight_checked=None if first is None or batched["w"] else first.w,
+            offset_checked=None if first is None or batched["offset"] else first.offset,
         )
 
     shared = validate(0)
@@ -209,7 +230,7 @@ def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, l
 
     on_cpu = jax.default_backend() == "cpu"
     if n_jobs is None:
-        n_jobs = _cpu_count() if on_cpu else 1
+        n_jobs = _cpu_count() if on_cpu and shared.X.nbytes < _CONCURRENT_MAX_BYTES else 1
     if not isinstance(n_jobs, (int, np.integer)) or isinstance(n_jobs, bool) or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer; got {n_jobs!r}")
     if chunk_size is None:
@@ -253,7 +274,11 @@ def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, l
                              max_iter, from_ratios)
         pieces = solve(inputs, shared, fam, fit_intercept, standardize, batched=True,
                        all_lasso=all_lasso, views=views)
-        out = [assemble(pieces[j], members[i], fam.name, ratios[i], tol, p, warn=False) for j, i in enumerate(idx)]
+        out = []
+        for j, i in enumerate(idx):
+            res = assemble(pieces[j], members[i], fam.name, ratios[i], tol, p, warn=False)
+            out.append((res, res) if consume is None else (consume(i, res), _warning_fields(res)))
+            del res
         if progress:
             solved[0] += len(idx)
             print(f"jaxreg: {solved[0]}/{B} paths solved ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
@@ -264,9 +289,17 @@ def _solve_batch(X, fam, B, *, y_of, weight_of, offset_of, batched, l1_ratios, l
             per_chunk = list(pool.map(run_chunk, range(len(chunks))))
     else:
         per_chunk = [run_chunk(c) for c in range(len(chunks))]
-    del stacks  # XLA's own references to them go in the garbage pass below
+    stacks.clear()  # XLA's own references to them go in the garbage pass below
     _release_host_references()
-    results = [res for chunk in per_chunk for res in chunk]
-    for res in results:
-        _warn(res)
-    return BatchPathResult(tuple(results))
+    results = [value for chunk in per_chunk for value in chunk]
+    for _, fields in results:
+        _warn(fields)
+    if consume is not None:
+        return [value for value, _ in results]
+    return BatchPathResult(tuple(value for value, _ in results))
+
+
+def _warning_fields(res: PathResult) -> SimpleNamespace:
+    """What ``path._warn`` reads of a result (per-lambda vectors and scalars, no coefficients)."""
+    return SimpleNamespace(converged=res.converged, gap=res.gap, lambdas=res.lambdas, n_iter=res.n_iter, tol=res.tol,
+                           n_lambdas=res.n_lambdas, family=res.family, dev_ratio=res.dev_ratio)

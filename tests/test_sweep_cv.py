@@ -62,6 +62,66 @@ def test_chunks_give_the_same_answer_and_report_progress(gdata, capsys):
     assert "5/5 paths solved" in capsys.readouterr().err
 
 
+def test_large_x_runs_its_chunks_one_at_a_time_by_default(gdata, capsys, monkeypatch):
+    """From ``_CONCURRENT_MAX_BYTES`` of X on, the default n_jobs is 1 (one chunk holding every
+    member); below it, one chunk per core; an explicit n_jobs is kept either way."""
+    sweep = importlib.import_module("jaxreg.sweep")
+    X, y = gdata
+    W = np.random.default_rng(2).uniform(0.5, 1.5, size=(4, X.shape[0]))
+    monkeypatch.setattr(sweep, "_cpu_count", lambda: 2)
+
+    def chunks(**kw):
+        path_batch(X, y, sample_weight=W, n_lambdas=8, progress=True, **kw)
+        return capsys.readouterr().err.count("paths solved")
+
+    monkeypatch.setattr(sweep, "_CONCURRENT_MAX_BYTES", X.nbytes + 1)
+    assert chunks() == 2
+    monkeypatch.setattr(sweep, "_CONCURRENT_MAX_BYTES", X.nbytes)
+    assert chunks() == 1
+    assert chunks(n_jobs=2) == 2
+
+
+def test_batch_consumer_sees_every_member_in_order_and_warnings_still_come(bdata):
+    """``_solve_batch(consume=...)`` hands each member's PathResult to the consumer and returns
+    what it returned, in member order; non-convergence still warns (from the main thread)."""
+    sweep = importlib.import_module("jaxreg.sweep")
+    fam = jaxreg.families.get_family("binomial")
+    X, y = bdata
+    W = np.random.default_rng(3).uniform(0.5, 1.5, size=(3, X.shape[0]))
+    whole = path_batch(X, y, family="binomial", sample_weight=W, n_lambdas=10, chunk_size=2, n_jobs=2)
+
+    def run(max_iter, consume):
+        return sweep._solve_batch(
+            X, fam, 3, y_of=lambda b: y, weight_of=lambda b: W[b], offset_of=lambda b: None,
+            batched={"y": False, "w": True, "offset": False}, l1_ratios=[1.0] * 3, lambdas_of=lambda b: None,
+            n_lambdas=10, lambda_min_ratio=None, penalty_factor=None, lower_bounds=None, upper_bounds=None,
+            fit_intercept=True, standardize=True, tol=None, max_iter=max_iter, chunk_size=2, max_memory=1 << 30,
+            n_jobs=2, progress=False, consume=consume)
+
+    seen = run(1000, lambda b, res: (b, res.objective))
+    assert [b for b, _ in seen] == [0, 1, 2]
+    for b, objective in seen:
+        np.testing.assert_allclose(objective, whole.objective[b], rtol=1e-12)
+    with pytest.warns(jaxreg.ConvergenceWarning, match="did not certify convergence"):
+        run(1, lambda b, res: None)
+
+
+def test_make_folds_deals_a_permutation_round_robin_in_a_small_integer_type():
+    n = 103
+    folds = make_folds(np.zeros(n), 10, seed=4)
+    expected = np.empty(n, dtype=np.int64)
+    expected[np.random.default_rng(4).permutation(n)] = np.arange(n) % 10
+    np.testing.assert_array_equal(folds, expected)
+    assert folds.dtype == np.int8
+    assert make_folds(np.zeros(300), 128).dtype == np.int8
+    assert make_folds(np.zeros(300), 129).dtype == np.int16
+    y = np.random.default_rng(0).integers(0, 3, 400)
+    strat = make_folds(y, 7, stratified=True, seed=1)
+    assert np.ptp(np.bincount(strat, minlength=7)) <= 1
+    for label in range(3):  # each class spread evenly over the folds
+        assert np.ptp(np.bincount(strat[y == label], minlength=7)) <= 1
+
+
 def test_batch_sizes_must_agree(gdata):
     X, y = gdata
     with pytest.raises(ValueError, match="disagree on the batch size"):

@@ -467,3 +467,18 @@ def test_n_vectors_are_aligned_and_not_copied_again_for_one_path():
     vectors = tuple(getattr(data, f)[None] for f in ("y", "w", "offset"))
     inputs = P.make_inputs(data, vectors, [1.0], np.ones((1, 5)), 1e-6, 10, True)
     assert all(np.shares_memory(getattr(inputs, f)[0], getattr(data, f)) for f in ("y", "w", "offset"))
+
+
+def test_checked_weights_and_offset_are_used_as_they_are():
+    """A batch member sharing the first member's weights and offset gets those very arrays:
+    no n-vector of its own (``sweep._solve_batch``)."""
+    from jaxreg._validation import validate_inputs
+
+    X = np.random.default_rng(0).standard_normal((30, 4))
+    y = X[:, 0].copy()
+    common = dict(family_name="gaussian", penalty_factor=None, lower_bounds=None, upper_bounds=None, l1_ratio=1.0)
+    first = validate_inputs(X, y, sample_weight=None, offset=None, **common)
+    again = validate_inputs(first.X, y, sample_weight=None, offset=None, X_checked=True,
+                            weight_checked=first.w, offset_checked=first.offset, **common)
+    assert again.w is first.w and again.offset is first.offset
+    np.testing.assert_array_equal(again.w, np.full(30, 1 / 30))
