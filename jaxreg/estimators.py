@@ -70,8 +70,10 @@ import warnings
 import numpy as np
 
 from jaxreg._validation import validate_inputs
-from jaxreg.cv import CVResult, _pointwise_loss, _select, _weighted_auc, make_folds
+from jaxreg.cv import _PREDICT_ROWS, CVResult, _pointwise_loss, _select, _weighted_auc, make_folds
+from jaxreg.families import get_family
 from jaxreg.path import path as _path
+from jaxreg.sweep import _DEFAULT_MEMORY, _solve_batch
 from jaxreg.sweep import path_batch as _path_batch
 
 try:  # scikit-learn is optional
@@ -941,15 +943,6 @@ class _CVMixin:
             grids = np.array([[_lambda_max(g, r) * steps for r in ratios] for g in gmax])  # (T, L, K)
         else:
             grids = np.broadcast_to(user, (T, L, K)).copy()
-        # Members: (t, l, s) with s = 0 the full data and s = 1..F the training sets.
-        member_w = np.concatenate([weight[None, :], train_w])  # (F + 1, n)
-        Wb = np.tile(member_w, (T * L, 1))
-        Rb = np.repeat(np.tile(ratios, T), F + 1)
-        Lb = np.repeat(grids.reshape(T * L, K), F + 1, axis=0)
-        Yb = np.repeat(targets, L * (F + 1), axis=0) if self._binomial else targets[0]
-        kwargs = self._solver_kwargs(tol, max_iter)
-        batch = _path_batch(X, Yb, l1_ratio=Rb, lambdas=Lb, sample_weight=Wb, offset=off, **kwargs)
-        # Held-out errors.
         offv = np.zeros(n) if off is None else off
         folds = np.full(n, -1, dtype=np.int64)
         for f in range(F - 1, -1, -1):
@@ -960,22 +953,52 @@ class _CVMixin:
         Wf = fold_weight / fold_weight.sum()
         higher = scoring == "auc"
         family = self._family()
+        # Members b = (t L + l) (F + 1) + s: target t, l1_ratio l, s = 0 the full data and
+        # s = 1..F the training sets. Each member's y and weights are handed over when it is
+        # validated (no (members, n) arrays of them), and each fold is scored as soon as its
+        # path is solved, in row chunks (no (n_test, K) predictions, no fold coefficients kept).
+        S = F + 1
+        cv_folds_all = np.zeros((T, L, F, K))
+
+        def member(b):
+            tl, s = divmod(b, S)
+            return divmod(tl, L) + (s,)
+
+        def score(b, res):
+            t, l, s = member(b)
+            if s == 0:
+                return res  # the full-data path: kept
+            test = splits[s - 1][1]
+            coef = res.coef.T.astype(np.float64)
+            chunks = [test[lo:lo + _PREDICT_ROWS] for lo in range(0, test.size, _PREDICT_ROWS)]
+
+            def eta(rows):
+                return X[rows].astype(np.float64) @ coef + res.intercept[None, :] + offv[rows, None]
+
+            if scoring == "auc":
+                full = np.concatenate([eta(rows) for rows in chunks])
+                cv_folds_all[t, l, s - 1] = [_weighted_auc(targets[t][test], full[:, k], weight[test]) for k in range(K)]
+            else:
+                total = sum(weight[rows] @ _pointwise_loss(scoring, family, targets[t][rows], eta(rows)) for rows in chunks)
+                cv_folds_all[t, l, s - 1] = total / weight[test].sum()
+            return None
+
+        kwargs = self._solver_kwargs(tol, max_iter)
+        full_paths = _solve_batch(
+            X, get_family(kwargs.pop("family")), T * L * S,
+            y_of=lambda b: targets[member(b)[0]] if self._binomial else targets[0],
+            weight_of=lambda b: weight if member(b)[2] == 0 else train_w[member(b)[2] - 1],
+            offset_of=lambda b: off,
+            batched={"y": bool(self._binomial and T > 1), "w": True, "offset": False},
+            l1_ratios=[ratios[member(b)[1]] for b in range(T * L * S)],
+            lambdas_of=lambda b: grids[member(b)[0], member(b)[1]],
+            n_lambdas=K, lambda_min_ratio=None, chunk_size=None, max_memory=_DEFAULT_MEMORY, n_jobs=None,
+            progress=False, consume=score, **kwargs,
+        )
         results = []
         for t in range(T):
-            cv_folds = np.zeros((L, F, K))
-            paths = []
-            for l in range(L):
-                base = (t * L + l) * (F + 1)
-                paths.append(batch[base])
-                for f, (_, test) in enumerate(splits):
-                    res = batch[base + 1 + f]
-                    eta = X[test].astype(np.float64) @ res.coef.T.astype(np.float64) + res.intercept[None, :] + offv[test, None]
-                    yt = targets[t][test]
-                    if scoring == "auc":
-                        cv_folds[l, f] = [_weighted_auc(yt, eta[:, k], weight[test]) for k in range(K)]
-                    else:
-                        loss = _pointwise_loss(scoring, family, yt, eta)
-                        cv_folds[l, f] = weight[test] @ loss / weight[test].sum()
+            cv_folds = cv_folds_all[t]
+            paths = [full_paths[(t * L + l) * S] for l in range(L)]
             cv_mean = np.einsum("f,lfk->lk", Wf, cv_folds)
             cv_se = np.sqrt(np.einsum("f,lfk->lk", Wf, (cv_folds - cv_mean[:, None, :]) ** 2) / (F - 1))
             picks = [_select(cv_mean[l], cv_se[l], higher) for l in range(L)]

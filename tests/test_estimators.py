@@ -419,3 +419,16 @@ def test_weighted_column_moments_over_row_blocks(dtype):
     np.testing.assert_allclose(first, v @ X64, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(squares, v @ (X64 * X64), rtol=1e-13)
     assert _weighted_column_moments(X, v, second=False)[1] is None
+
+
+def test_logisticnetcv_one_vs_rest_curves_equal_each_binary_problem(clf):
+    """In the one-vs-rest batch each target's folds see its own labels: its CV curve equals
+    that of the binary problem (class k against the rest) on the same splits."""
+    X, _, y3 = clf
+    splits = [(np.flatnonzero(np.arange(X.shape[0]) % 3 != f), np.flatnonzero(np.arange(X.shape[0]) % 3 == f))
+              for f in range(3)]
+    multi = LogisticNetCV(alphas=12, cv=splits, tol=1e-10).fit(X, y3)
+    for k in range(3):
+        one = LogisticNetCV(alphas=12, cv=splits, tol=1e-10).fit(X, y3 == k)
+        np.testing.assert_allclose(multi.cv_result_[k].cv_mean, one.cv_result_.cv_mean, rtol=1e-8)
+        np.testing.assert_allclose(multi.cv_result_[k].lambdas, one.cv_result_.lambdas, rtol=1e-12)
