@@ -22,6 +22,7 @@ as is; ``T``: transposed; ``shifted``: ``RowShifted``). Linux only.
     PYTHONPATH=. python benchmarks/bench_memory.py --shapes 20000x625 --n-lambdas 20
     PYTHONPATH=. python benchmarks/bench_memory.py --shapes 100000x125 --family binomial
     PYTHONPATH=. python benchmarks/bench_memory.py --shapes 1000x12500 --l1-ratio 0 --inputs numpy
+    PYTHONPATH=. python benchmarks/bench_memory.py --shapes 100000x125 --cv 4 --n-lambdas 20 --estimator --inputs numpy
 """
 
 from __future__ import annotations
@@ -65,19 +66,27 @@ def _view(X, family: str) -> str:
     return "+".join(["T"] * transposed + ["shifted"] * shifted) or "-"
 
 
-def _solve(X, y, family: str, n_lambdas: int, folds: int, n_jobs=None, l1_ratio=1.0):
-    """One path, or with ``folds`` a ``jaxreg.cv`` of that many folds (``n_jobs`` threads);
-    returns the max gap (of the full-data paths for cv: the folds' are not kept, they warn if
-    they do not certify)."""
+def _solve(X, y, family: str, n_lambdas: int, folds: int, n_jobs=None, l1_ratio=1.0, estimator=False):
+    """One path, or with ``folds`` a ``jaxreg.cv`` of that many folds (``n_jobs`` threads), or
+    with ``estimator`` too the scikit-learn-style ``ElasticNetCV`` / ``LogisticNetCV`` fit
+    (``alphas=n_lambdas``, ``cv=folds``); returns the max gap (of the full-data paths for cv:
+    the folds' are not kept, they warn if they do not certify)."""
     import jaxreg
 
+    if folds and estimator:
+        from jaxreg.estimators import ElasticNetCV, LogisticNetCV
+
+        Est = LogisticNetCV if family == "binomial" else ElasticNetCV
+        fitted = Est(alphas=n_lambdas, cv=folds, l1_ratio=l1_ratio).fit(X, y)
+        results = fitted.cv_result_ if isinstance(fitted.cv_result_, tuple) else (fitted.cv_result_,)
+        return max(float(path.gap.max()) for res in results for path in res.paths)
     if folds:
         res = jaxreg.cv(X, y, family=family, l1_ratio=l1_ratio, n_lambdas=n_lambdas, n_folds=folds, n_jobs=n_jobs)
         return max(float(path.gap.max()) for path in res.paths)
     return float(jaxreg.path(X, y, family=family, l1_ratio=l1_ratio, n_lambdas=n_lambdas).gap.max())
 
 
-def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int, n_jobs, l1_ratio, queue) -> None:
+def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int, n_jobs, l1_ratio, estimator, queue) -> None:
     import jax
     import numpy as np
 
@@ -111,7 +120,7 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int,
     else:
         X = np.ascontiguousarray(X0)
     t = time.perf_counter()
-    _solve(X, y, family, n_lambdas, folds, n_jobs, l1_ratio)
+    _solve(X, y, family, n_lambdas, folds, n_jobs, l1_ratio, estimator)
     first = time.perf_counter() - t
     # Drop what the first call left (arrays awaiting collection) and hand the allocator's
     # free pages back to the kernel: otherwise the second call reuses them unseen, and the
@@ -123,7 +132,7 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int,
         f.write("5")
     base = _status("VmRSS")
     t = time.perf_counter()
-    max_gap = _solve(X, y, family, n_lambdas, folds, n_jobs, l1_ratio)
+    max_gap = _solve(X, y, family, n_lambdas, folds, n_jobs, l1_ratio, estimator)
     steady = time.perf_counter() - t
     peak = _status("VmHWM") - base
     pointer = X.unsafe_buffer_pointer() if given == "jax" else X.ctypes.data  # the caller's X
@@ -132,15 +141,16 @@ def _worker(n: int, p: int, given: str, n_lambdas: int, family: str, folds: int,
     queue.put(dict(n=n, p=p, family=family, input=given, x_bytes=X.nbytes, x_64_aligned=pointer % 64 == 0,
                    streamed=streamed, view="-" if streamed or given == "jax" else _view(X, family),
                    peak_extra_bytes=peak, ratio_extra=peak / X.nbytes, ratio_total=(peak + X.nbytes) / X.nbytes,
-                   first_call_s=first, steady_s=steady, max_gap=max_gap, cv_folds=folds, n_jobs=n_jobs, l1_ratio=l1_ratio))
+                   first_call_s=first, steady_s=steady, max_gap=max_gap, cv_folds=folds, n_jobs=n_jobs, l1_ratio=l1_ratio,
+                   estimator=estimator))
 
 
 def measure(n: int, p: int, given: str, n_lambdas: int, family: str = "gaussian", folds: int = 0,
-            n_jobs=None, l1_ratio: float = 1.0) -> dict:
+            n_jobs=None, l1_ratio: float = 1.0, estimator: bool = False) -> dict:
     """One fresh process; ``given`` in ``INPUTS``; ``n_jobs``: cv's threads (None: its default)."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(n, p, given, n_lambdas, family, folds, n_jobs, l1_ratio, queue))
+    proc = ctx.Process(target=_worker, args=(n, p, given, n_lambdas, family, folds, n_jobs, l1_ratio, estimator, queue))
     proc.start()
     out = queue.get()
     proc.join()
@@ -157,12 +167,14 @@ def main(argv=None) -> int:
     ap.add_argument("--n-jobs", type=int, default=None, help="with --cv: its threads (default: cv's, one per core)")
     ap.add_argument("--inputs", default=",".join(INPUTS), help="comma-separated, of " + ", ".join(INPUTS))
     ap.add_argument("--l1-ratio", type=float, default=1.0, help="the paths' l1_ratio (default 1, the lasso)")
+    ap.add_argument("--estimator", action="store_true",
+                    help="with --cv: fit ElasticNetCV / LogisticNetCV (alphas = --n-lambdas) instead of jaxreg.cv")
     args = ap.parse_args(argv)
     print(f"{'shape':>12} {'X [MB]':>7} {'input':>7} {'X 64B-aligned':>13} {'streamed':>8} {'view':>9} {'extra peak [MB]':>15} {'extra/X':>7} {'(X+extra)/X':>11} {'steady [s]':>10} {'max gap':>8}")
     for shape in args.shapes.split(","):
         n, p = (int(v) for v in shape.lower().split("x"))
         for given in args.inputs.split(","):
-            r = measure(n, p, given, args.n_lambdas, args.family, args.cv, args.n_jobs, args.l1_ratio)
+            r = measure(n, p, given, args.n_lambdas, args.family, args.cv, args.n_jobs, args.l1_ratio, args.estimator)
             print(f"{shape:>12} {r['x_bytes'] / 1e6:7.0f} {given:>7} {str(r['x_64_aligned']):>13} {str(r['streamed']):>8} {r['view']:>9} {r['peak_extra_bytes'] / 1e6:15.1f} "
                   f"{r['ratio_extra']:7.2f} {r['ratio_total']:11.2f} {r['steady_s']:10.2f} {r['max_gap']:8.1e}", flush=True)
             print("  " + json.dumps(r))

@@ -896,21 +896,23 @@ def _release_host_references() -> None:
         collect()
 
 
+@functools.cache
 def _libc_malloc_trim():
-    """glibc's ``malloc_trim`` (int -> int), or None where the C library has none (macOS, musl)."""
+    """glibc's ``malloc_trim`` (int -> int), or None where the C library has none (macOS,
+    musl). Looked up on first use: ``ctypes.util.find_library`` can start a subprocess, which
+    importing jaxreg should not."""
     import ctypes
     import ctypes.util
 
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
+    def load(name):
+        try:
+            trim = ctypes.CDLL(name).malloc_trim
+        except (OSError, AttributeError, TypeError):
+            return None
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+        return trim
 
-
-_MALLOC_TRIM = _libc_malloc_trim()
+    return load("libc.so.6") or load(ctypes.util.find_library("c"))
 
 
 def trim_host_heap() -> None:
@@ -922,8 +924,9 @@ def trim_host_heap() -> None:
     programs on its own pool), land beside them instead of in them: the peaks of the two
     phases add up. ``cv`` calls this between its full-data fits and its fold fits. It takes
     about a millisecond and changes no setting."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    trim = _libc_malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _merge_pieces(pieces, fields, K: int, fill_idx: int) -> dict:
